@@ -8,6 +8,7 @@ when loaded, and the check reports that a conversion is needed.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +24,11 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 MIN_SIDE = 16
 MAX_SIDE = 20_000
 MAX_PIXELS = 100_000_000
+
+# warnings.catch_warnings() swaps process-wide state and is not thread-safe; check_images runs
+# in threads, so the header parse (where Pillow warns about decompression bombs) is serialised.
+# Decoding (img.load) stays outside the lock and runs in parallel.
+_OPEN_LOCK = threading.Lock()
 
 # Stable reason codes (used in rejects tables and reports).
 MISSING = "image_missing"
@@ -74,15 +80,15 @@ def _open_checked(path: Path) -> tuple[ImageCheck, Image.Image | None]:
     if size == 0:
         return ImageCheck(p, False, EMPTY, "file has 0 bytes"), None
     try:
-        with warnings.catch_warnings():
+        with _OPEN_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
-            width, height = img.size
-            problem = _size_problem(width, height)
-            if problem:
-                img.close()
-                return ImageCheck(p, False, *problem, width=width, height=height, mode=img.mode), None
-            img.load()
+        width, height = img.size
+        problem = _size_problem(width, height)
+        if problem:
+            img.close()
+            return ImageCheck(p, False, *problem, width=width, height=height, mode=img.mode), None
+        img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return ImageCheck(p, False, TOO_LARGE, str(exc)), None
     except OSError as exc:

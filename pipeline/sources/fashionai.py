@@ -1,0 +1,260 @@
+"""Reader for the FashionAI attribute dataset (Tianchi 2018, rounds 1 and 2).
+
+Layout (``root`` is the folder holding ``Annotations/`` and ``Images/``)::
+
+    Annotations/label.csv      no header, 3 columns: image_path,AttrKey,AttrValues
+    Images/<task>/<hash>.jpg   image_path is relative to root
+
+``AttrValues`` holds one character per value position of the task (see
+:data:`FASHIONAI_TASKS`): ``y`` correct, ``m`` maybe (ignored), ``n`` wrong. A record needs
+exactly one ``y``; its position names the label.
+
+One valid row per (image, task). Labels with no entry in the value map (``Invisible``, and
+design values the map leaves out) are kept with empty ``values`` and counted in
+``stats["unmapped_labels"]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import posixpath
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.images import MISSING, ImageCheck, check_images as _check_images
+from pipeline.records import ReadResult, RejectCollector
+from pipeline.schema import Schema, ValueMapEntry, default_schema
+
+SOURCE = "fashionai"
+ANNOTATIONS = "Annotations/label.csv"
+
+# Task -> label name at each position of the y/m/n string (DESIGN.md section 4).
+FASHIONAI_TASKS: dict[str, tuple[str, ...]] = {
+    "skirt_length_labels": (
+        "Invisible", "Short Length", "Knee Length", "Midi Length", "Ankle Length", "Floor Length",
+    ),
+    "coat_length_labels": (
+        "Invisible", "High Waist Length", "Regular Length", "Long Length", "Micro Length",
+        "Knee Length", "Midi Length", "Ankle&Floor Length",
+    ),
+    "collar_design_labels": (
+        "Invisible", "Shirt Collar", "Peter Pan", "Puritan Collar", "Rib Collar",
+    ),
+    "lapel_design_labels": (
+        "Invisible", "Notched", "Collarless", "Shawl Collar", "Plus Size Shawl",
+    ),
+    "neck_design_labels": (
+        "Invisible", "Turtle Neck", "Ruffle Semi-High Collar", "Low Turtle Neck", "Draped Collar",
+    ),
+    "neckline_design_labels": (
+        "Invisible", "Strapless Neck", "Deep V Neckline", "Straight Neck", "V Neckline",
+        "Square Neckline", "Off Shoulder", "Round Neckline", "Sweat Heart Neck",
+        "One Shoulder Neckline",
+    ),
+    "pant_length_labels": (
+        "Invisible", "Short Pant", "Mid Length", "3/4 Length", "Cropped Pant", "Full Length",
+    ),
+    "sleeve_length_labels": (
+        "Invisible", "Sleeveless", "Cup Sleeves", "Short Sleeves", "Elbow Sleeves", "3/4 Sleeves",
+        "Wrist Length", "Long Sleeves", "Extra Long Sleeves",
+    ),
+}
+
+VALID_CHARS = frozenset("ymn")
+
+# Reason codes of this reader (besides the image codes of pipeline.images).
+ROOT_MISSING = "root_missing"
+FILE_MISSING = "file_missing"
+UNREADABLE_FILE = "unreadable_file"
+WRONG_COLUMN_COUNT = "wrong_column_count"
+UNKNOWN_TASK = "unknown_task"
+BAD_IMAGE_PATH = "bad_image_path"
+WRONG_LABEL_LENGTH = "wrong_label_length"
+INVALID_LABEL_CHAR = "invalid_label_char"
+NO_POSITIVE_LABEL = "no_positive_label"
+MULTIPLE_POSITIVE_LABELS = "multiple_positive_labels"
+DUPLICATE_RECORD = "duplicate_record"
+
+# Column -> dtype of the valid table; text columns are pandas "string" (missing = pd.NA).
+BASE_DTYPES = {
+    "source": "string", "image_id": "string", "image_path": "string", "task": "string",
+    "labels": object, "slot": "string", "values": object, "multi_label": bool,
+    "image_mode": "string",
+}
+BASE_COLUMNS = list(BASE_DTYPES)
+DTYPES = {**BASE_DTYPES, "position": "int64", "line": "int64"}
+COLUMNS = list(DTYPES)
+
+
+def _task_slots(schema: Schema, source: str) -> dict[str, str | None]:
+    """Task -> the slot its value-map entries point to (None if none or ambiguous)."""
+    slots: dict[str, set[str]] = {}
+    for (task, _label), entry in schema.value_map(source).items():
+        slots.setdefault(task, set()).add(entry.slot)
+    return {t: (next(iter(s)) if len(s) == 1 else None) for t, s in slots.items()}
+
+
+def _map_labels(vmap: dict[tuple[str, str], ValueMapEntry], task: str, labels: list[str],
+                unmapped: Counter) -> tuple[str | None, list[str]]:
+    """Slot and deduplicated MAVP values (label order) of one row; count unmapped labels.
+
+    ``vmap`` is ``schema.value_map(source)``, built once per read.
+    """
+    slot: str | None = None
+    values: list[str] = []
+    for label in labels:
+        entry = vmap.get((task, label))
+        if entry is None:
+            unmapped[f"{task}/{label}"] += 1
+            continue
+        slot = slot or entry.slot
+        if entry.slot == slot and entry.value not in values:
+            values.append(entry.value)
+    return slot, values
+
+
+def _relative_path(raw: str) -> str | None:
+    """Normalised root-relative POSIX path, or None if empty, absolute or escaping root."""
+    raw = raw.strip().replace("\\", "/")
+    if not raw or raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
+        return None
+    norm = posixpath.normpath(raw)
+    if norm == "." or norm == ".." or norm.startswith("../"):
+        return None
+    return norm
+
+
+def _checks(paths: list[str], check_images: bool) -> dict[str, ImageCheck]:
+    """One ImageCheck per unique path (a cheap existence test when decoding is off)."""
+    unique = list(dict.fromkeys(paths))
+    if check_images:
+        return dict(zip(unique, _check_images(unique)))
+    return {p: (ImageCheck(p, True) if os.path.isfile(p) else ImageCheck(p, False, MISSING, "no such file"))
+            for p in unique}
+
+
+def read_fashionai(
+    root: str | os.PathLike,
+    *,
+    annotations: str = ANNOTATIONS,
+    schema: Schema | None = None,
+    check_images: bool = True,
+) -> ReadResult:
+    """Read a FashionAI attribute release into one row per (image, task), with rejects.
+
+    ``annotations`` is the label file relative to ``root``. With ``check_images=False`` images
+    are only tested for existence and ``image_mode`` is None.
+    """
+    schema = schema or default_schema()
+    root = Path(os.path.abspath(root))
+    rejects = RejectCollector(SOURCE)
+    stats: dict[str, Any] = {
+        "lines": 0, "blank_lines": 0, "records_parsed": 0, "maybe_marks": 0,
+        "images_checked": 0, "image_modes": {}, "images_needing_conversion": 0,
+        "rows_per_task": {}, "unmapped_labels": {},
+    }
+
+    def done(rows: list[dict]) -> ReadResult:
+        valid = pd.DataFrame(rows, columns=COLUMNS).astype(DTYPES)
+        stats["valid_rows"] = len(valid)
+        return ReadResult(SOURCE, valid, rejects.frame(), stats)
+
+    if not root.is_dir():
+        rejects.add(root, "", ROOT_MISSING, "FashionAI root folder does not exist")
+        return done([])
+    label_file = root / annotations
+    if not label_file.is_file():
+        rejects.add(label_file, "", FILE_MISSING, "annotation file not found")
+        return done([])
+    try:
+        text = label_file.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        rejects.add(label_file, "", UNREADABLE_FILE, str(exc))
+        return done([])
+
+    slot_of_task = _task_slots(schema, SOURCE)
+    vmap = schema.value_map(SOURCE)
+    unmapped: Counter = Counter()
+    pending: list[dict] = []
+    first_seen: dict[tuple[str, str], tuple[int, str]] = {}
+
+    for line_no, fields in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+        stats["lines"] += 1
+        where = f"{label_file}:{line_no}"
+        if not fields or all(not f.strip() for f in fields):
+            stats["blank_lines"] += 1
+            continue
+        record = ",".join(fields)
+        if len(fields) != 3:
+            rejects.add(where, record, WRONG_COLUMN_COUNT, f"expected 3 columns, got {len(fields)}")
+            continue
+        raw_path, task, marks = (f.strip() for f in fields)
+        positions = FASHIONAI_TASKS.get(task)
+        if positions is None:
+            rejects.add(where, record, UNKNOWN_TASK, f"task {task!r} is not a FashionAI task")
+            continue
+        rel = _relative_path(raw_path)
+        if rel is None:
+            rejects.add(where, record, BAD_IMAGE_PATH,
+                        f"image path {raw_path!r} must be a non-empty path inside the root")
+            continue
+        if len(marks) != len(positions):
+            rejects.add(where, record, WRONG_LABEL_LENGTH,
+                        f"{task} has {len(positions)} positions, got {len(marks)} characters")
+            continue
+        bad = sorted(set(marks) - VALID_CHARS)
+        if bad:
+            rejects.add(where, record, INVALID_LABEL_CHAR, f"characters {bad} are not y/m/n")
+            continue
+        ys = [i for i, c in enumerate(marks) if c == "y"]
+        if not ys:
+            rejects.add(where, record, NO_POSITIVE_LABEL, f"{marks!r} has no 'y'")
+            continue
+        if len(ys) > 1:
+            rejects.add(where, record, MULTIPLE_POSITIVE_LABELS,
+                        f"{marks!r} has 'y' at positions {ys}")
+            continue
+        key = (rel, task)
+        if key in first_seen:
+            prev_line, prev_marks = first_seen[key]
+            same = "the same labels" if prev_marks == marks else f"different labels ({prev_marks})"
+            rejects.add(where, record, DUPLICATE_RECORD,
+                        f"({rel}, {task}) already on line {prev_line} with {same}")
+            continue
+        first_seen[key] = (line_no, marks)
+        stats["records_parsed"] += 1
+        stats["maybe_marks"] += marks.count("m")
+        pending.append({"where": where, "record": record, "rel": rel, "task": task,
+                        "position": ys[0], "label": positions[ys[0]], "line": line_no})
+
+    checks = _checks([str(root / p["rel"]) for p in pending], check_images)
+    if check_images:
+        stats["images_checked"] = len(checks)
+        stats["image_modes"] = dict(sorted(Counter(c.mode for c in checks.values() if c.ok).items()))
+        stats["images_needing_conversion"] = sum(c.needs_conversion for c in checks.values())
+
+    rows: list[dict] = []
+    per_task: Counter = Counter()
+    for p in pending:
+        path = str(root / p["rel"])
+        check = checks[path]
+        if not check.ok:
+            rejects.add(p["where"], p["record"], check.reason, f"{p['rel']}: {check.detail}")
+            continue
+        labels = [p["label"]]
+        slot, values = _map_labels(vmap, p["task"], labels, unmapped)
+        rows.append({
+            "source": SOURCE, "image_id": p["rel"], "image_path": path, "task": p["task"],
+            "labels": labels, "slot": slot or slot_of_task.get(p["task"]), "values": values,
+            "multi_label": False, "image_mode": check.mode or None,
+            "position": p["position"], "line": p["line"],
+        })
+        per_task[p["task"]] += 1
+    stats["rows_per_task"] = dict(sorted(per_task.items()))
+    stats["unmapped_labels"] = dict(sorted(unmapped.items()))
+    return done(rows)

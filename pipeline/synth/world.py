@@ -1,0 +1,141 @@
+"""The synthetic world: products, their true slot values, splits and sentences.
+
+Sizes follow the paper's Table V: ``scale = 66`` gives its 29,374 products and 79,120
+instances (sentences) per category; ``scale = 1`` gives 1/66 of that (about 445 products and
+1,200 sentences), with at least :data:`MIN_PRODUCTS` products per category so that every split
+holds every category even at tiny scales.
+
+Independence that the saliency step relies on: visual values and the image seed of a product
+come from one random stream, text values and sentences from others. So visual values are
+independent of category-level words and of text values, and an image never depends on text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.schema import Schema
+from pipeline.synth.draw import DRAWABLE, PALETTE, SHAPE_SLOTS, accent_color, product_spec
+from pipeline.synth.text import TEXT_VALUES, SentenceWriter
+
+#: Table V of the paper: category -> (#products, #instances).
+TABLE_V: dict[str, tuple[int, int]] = {
+    "Clothes": (12240, 34984),
+    "Pants": (2832, 8004),
+    "Dresses": (4567, 12915),
+    "Shoes": (9022, 21005),
+    "Boots": (713, 2212),
+}
+PAPER_SCALE = 66.0
+MIN_PRODUCTS = 10
+MIN_SENTENCES = 2
+CATEGORY_SHAPE = {"Clothes": "top", "Dresses": "dress", "Pants": "pants", "Shoes": "shoe", "Boots": "boot"}
+#: MEPAVE's split names (file suffixes) and shares.
+SPLITS = ("train", "valid", "test")
+SPLIT_SHARES = (0.8, 0.1, 0.1)
+
+# Random streams (one per concern, so that changing one never shifts another).
+STREAM_STRUCTURE, STREAM_VISUAL, STREAM_TEXT_VALUES, STREAM_SENTENCES, STREAM_OTHER = 1, 2, 3, 4, 5
+
+
+@dataclass
+class Product:
+    cid: str
+    category: str | None                # None: a product of no category (a bag)
+    split: str
+    shape: str
+    truth: dict[str, str | None]        # every slot key; None where the slot does not apply
+    image_seed: int
+    sentences: list[str] = field(default_factory=list)   # tagged (column 4)
+
+
+@dataclass
+class World:
+    products: list[Product]             # the five categories
+    others: list[Product]               # products of no category
+
+
+def stream(seed: int, stream_id: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream_id])
+
+
+def category_sizes(scale: float) -> dict[str, tuple[int, int]]:
+    """Category -> (#products, #sentences) at this scale."""
+    out = {}
+    for cat, (n_p, n_i) in TABLE_V.items():
+        p = max(MIN_PRODUCTS, int(round(n_p * scale / PAPER_SCALE)))
+        s = max(MIN_SENTENCES * p, int(round(n_i * scale / PAPER_SCALE)))
+        out[cat] = (p, s)
+    return out
+
+
+def _splits(rng: np.random.Generator, n: int) -> list[str]:
+    """Exact 8:1:1 shares (valid and test get at least one each when n >= 3)."""
+    n_valid = max(1 if n >= 3 else 0, int(round(n * SPLIT_SHARES[1])))
+    n_test = max(1 if n >= 3 else 0, int(round(n * SPLIT_SHARES[2])))
+    labels = ["valid"] * n_valid + ["test"] * n_test
+    labels = ["train"] * (n - len(labels)) + labels
+    return [labels[i] for i in rng.permutation(n)]
+
+
+def _cids(rng: np.random.Generator, n: int) -> list[str]:
+    nums = rng.choice(80_000_000, size=n, replace=False) + 150_000_000
+    return [f"c_{x}" for x in nums]
+
+
+def build_world(seed: int, scale: float, schema: Schema) -> World:
+    for cat in schema.categories:
+        missing = set(cat.image_slots) - set(SHAPE_SLOTS[CATEGORY_SHAPE[cat.name]])
+        if missing:
+            raise ValueError(f"the generator cannot draw image slots {sorted(missing)} of {cat.name}")
+    r_struct = stream(seed, STREAM_STRUCTURE)
+    r_vis = stream(seed, STREAM_VISUAL)
+    r_text = stream(seed, STREAM_TEXT_VALUES)
+    r_sent = stream(seed, STREAM_SENTENCES)
+    writer = SentenceWriter(schema, visual_slots=tuple(DRAWABLE))
+    sizes = category_sizes(scale)
+    n_other = max(2, int(round(2 * scale)))
+    cids = _cids(r_struct, sum(p for p, _ in sizes.values()) + n_other)
+    keys = schema.slot_keys
+
+    products: list[Product] = []
+    n_sentences: list[int] = []
+    for cat in schema.categories:
+        n_p, n_s = sizes[cat.name]
+        extra = r_struct.multinomial(n_s - MIN_SENTENCES * n_p, np.full(n_p, 1.0 / n_p))
+        splits = _splits(r_struct, n_p)
+        shape = CATEGORY_SHAPE[cat.name]
+        allowed = TEXT_VALUES.get(cat.name, {})
+        for i in range(n_p):
+            truth: dict[str, str | None] = {k: None for k in keys}
+            for slot in cat.image_slots:            # visual stream only
+                options = DRAWABLE[slot]
+                truth[slot] = options[int(r_vis.integers(len(options)))]
+            image_seed = int(r_vis.integers(2**62))
+            for slot in cat.text_slots:             # text stream only
+                options = allowed.get(slot, schema.slot(slot).values)
+                truth[slot] = options[int(r_text.integers(len(options)))]
+            products.append(Product(cids[len(products)], cat.name, splits[i], shape, truth, image_seed))
+            n_sentences.append(MIN_SENTENCES + int(extra[i]))
+
+    for p, n in zip(products, n_sentences):
+        # the second colour a picture shows (trim, sole) may be named in text too
+        second = accent_color(product_spec(p.shape, p.truth), p.image_seed)
+        p.sentences = writer.product_sentences(r_sent, p.category, p.truth,
+                                               schema.category(p.category).slots, n, second)
+
+    r_other = stream(seed, STREAM_OTHER)
+    others = []
+    colors = tuple(PALETTE)
+    for j in range(n_other):
+        color = colors[int(r_other.integers(len(colors)))]
+        truth = {k: None for k in keys}
+        truth["color"] = color
+        split = SPLITS[int(r_other.integers(3))]
+        p = Product(cids[len(products) + j], None, split, "bag", truth, int(r_other.integers(2**62)))
+        p.sentences = writer.bag_sentences(r_other, color, 2 + int(r_other.integers(2)))
+        others.append(p)
+    return World(products, others)
+
