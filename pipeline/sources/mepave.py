@@ -322,3 +322,44 @@ def read_mepave(root: Path | str, category_overrides: Path | str | None = None,
 def spans_table(result: ReadResult) -> pd.DataFrame:
     """One row per valid sentence: ``cid, sid, text, category, spans`` (the ``--dump`` form)."""
     return result.valid[["cid", "sid", "text", "category", "spans"]].reset_index(drop=True)
+
+
+# -- product images ----------------------------------------------------------------------
+
+IMAGE_PATTERN = "{cid}.jpg"
+
+
+def read_product_images(image_dir: Path | str, cids: Iterable[str], pattern: str = IMAGE_PATTERN,
+                        check: bool = True) -> ReadResult:
+    """One image per product: ``image_dir / pattern.format(cid=...)``, through the image check.
+
+    Products whose image is missing or unusable land in rejects (they stay in the text
+    table: a product without a usable image gets ``none`` image labels later, counted).
+    """
+    from pipeline.images import MISSING, check_images
+
+    image_dir = Path(image_dir)
+    cids = list(dict.fromkeys(cids))
+    paths = [image_dir / pattern.format(cid=cid) for cid in cids]
+    rejects = RejectCollector(f"{SOURCE}_images")
+    rows = []
+    if check:
+        checks = check_images(paths)
+    else:
+        checks = [None] * len(paths)
+    for cid, path, result in zip(cids, paths, checks):
+        if result is None:
+            if not path.is_file():
+                rejects.add(str(path), cid, MISSING, "no such file")
+                continue
+            rows.append({"cid": cid, "image_path": str(path), "image_mode": None, "width": None, "height": None})
+            continue
+        if not result.ok:
+            rejects.add(str(path), cid, result.reason, result.detail)
+            continue
+        rows.append({"cid": cid, "image_path": str(path), "image_mode": result.mode,
+                     "width": result.width, "height": result.height})
+    valid = pd.DataFrame(rows, columns=["cid", "image_path", "image_mode", "width", "height"])
+    converted = int((valid["image_mode"].notna() & (valid["image_mode"] != "RGB")).sum())
+    return ReadResult(f"{SOURCE}_images", valid, rejects.frame(),
+                      {"products": len(cids), "converted_to_rgb": converted})
