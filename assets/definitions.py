@@ -1,0 +1,19 @@
+"""The Dagster code location: ``dagster dev`` at the repo root loads this (pyproject [tool.dagster])."""
+
+
+import dagster as dg
+
+from assets.resources import MavpHome
+from assets.sources import mepave_image_records, sample_sources, source_assets, source_checks
+
+all_assets = [sample_sources, *source_assets, mepave_image_records]
+
+build_all = dg.define_asset_job("build_all", selection=dg.AssetSelection.all(),
+                                description="Materialize every asset on the configured profile.")
+
+defs = dg.Definitions(
+    assets=all_assets,
+    asset_checks=source_checks,
+    jobs=[build_all],
+    resources={"mavp_home": MavpHome()},
+)
