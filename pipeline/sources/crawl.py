@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import posixpath
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -26,9 +25,12 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.images import MISSING, ImageCheck, check_images as _check_images
+from pipeline.images import MISSING
 from pipeline.records import ReadResult, RejectCollector
-from pipeline.schema import Schema, ValueMapEntry, default_schema
+from pipeline.schema import Schema, default_schema
+from pipeline.sources.common import (  # noqa: F401 (BASE_COLUMNS re-exported)
+    BASE_COLUMNS, BASE_DTYPES, map_labels, relative_path, run_image_checks, task_slots,
+)
 
 SOURCE = "crawl"
 MANIFEST = "manifest.csv"
@@ -48,47 +50,8 @@ UNKNOWN_ATTRIBUTE = "unknown_attribute"
 NOT_AN_IMAGE = "not_an_image"
 
 # Column -> dtype of the valid table; text columns are pandas "string" (missing = pd.NA).
-BASE_DTYPES = {
-    "source": "string", "image_id": "string", "image_path": "string", "task": "string",
-    "labels": object, "slot": "string", "values": object, "multi_label": bool,
-    "image_mode": "string",
-}
-BASE_COLUMNS = list(BASE_DTYPES)
 DTYPES = {**BASE_DTYPES, "in_manifest": bool, "url": "string", "query": "string"}
 COLUMNS = list(DTYPES)
-
-
-def _task_slots(schema: Schema, source: str) -> dict[str, str | None]:
-    """Task -> the slot its value-map entries point to (None if none or ambiguous)."""
-    slots: dict[str, set[str]] = {}
-    for (task, _label), entry in schema.value_map(source).items():
-        slots.setdefault(task, set()).add(entry.slot)
-    return {t: (next(iter(s)) if len(s) == 1 else None) for t, s in slots.items()}
-
-
-def _map_labels(vmap: dict[tuple[str, str], ValueMapEntry], task: str, labels: list[str],
-                unmapped: Counter) -> tuple[str | None, list[str]]:
-    """Slot and deduplicated MAVP values (label order) of one row; count unmapped labels."""
-    slot: str | None = None
-    values: list[str] = []
-    for label in labels:
-        entry = vmap.get((task, label))
-        if entry is None:
-            unmapped[f"{task}/{label}"] += 1
-            continue
-        slot = slot or entry.slot
-        if entry.slot == slot and entry.value not in values:
-            values.append(entry.value)
-    return slot, values
-
-
-def _checks(paths: list[str], check_images: bool) -> dict[str, ImageCheck]:
-    """One ImageCheck per unique path (a cheap existence test when decoding is off)."""
-    unique = list(dict.fromkeys(paths))
-    if check_images:
-        return dict(zip(unique, _check_images(unique)))
-    return {p: (ImageCheck(p, True) if os.path.isfile(p) else ImageCheck(p, False, MISSING, "no such file"))
-            for p in unique}
 
 
 def _nfc(text: str) -> str:
@@ -97,13 +60,8 @@ def _nfc(text: str) -> str:
 
 def _relative_path(raw: str) -> str | None:
     """Normalised root-relative POSIX path (NFC), or None if empty, absolute or escaping root."""
-    raw = raw.strip().replace("\\", "/")
-    if not raw or raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
-        return None
-    norm = posixpath.normpath(raw)
-    if norm == "." or norm == ".." or norm.startswith("../"):
-        return None
-    return _nfc(norm)
+    norm = relative_path(raw)
+    return None if norm is None else _nfc(norm)
 
 
 def _walk(root: Path, manifest_name: str) -> tuple[dict[str, Path], int]:
@@ -208,7 +166,7 @@ def read_crawl(
         entries = _read_manifest(manifest_path, rejects, stats)
 
     vmap = schema.value_map(SOURCE)
-    slot_of_task = _task_slots(schema, SOURCE)
+    slot_of_task = task_slots(schema, SOURCE)
     known_attributes = set(slot_of_task)
 
     if entries is not None:
@@ -245,11 +203,7 @@ def read_crawl(
         pending.append({"rel": rel, "path": str(path), "task": attribute, "label": value,
                         "entry": entry})
 
-    checks = _checks([p["path"] for p in pending], check_images)
-    if check_images:
-        stats["images_checked"] = len(checks)
-        stats["image_modes"] = dict(sorted(Counter(c.mode for c in checks.values() if c.ok).items()))
-        stats["images_needing_conversion"] = sum(c.needs_conversion for c in checks.values())
+    checks = run_image_checks([p["path"] for p in pending], check_images, stats)
 
     unmapped: Counter = Counter()
     per_task: Counter = Counter()
@@ -260,7 +214,7 @@ def read_crawl(
             rejects.add(p["path"], p["rel"], check.reason, check.detail)
             continue
         labels = [p["label"]]
-        slot, values = _map_labels(vmap, p["task"], labels, unmapped)
+        slot, values = map_labels(vmap, p["task"], labels, unmapped)
         entry = p["entry"]
         rows.append({
             "source": SOURCE, "image_id": p["rel"], "image_path": p["path"], "task": p["task"],

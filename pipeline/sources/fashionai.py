@@ -19,16 +19,17 @@ from __future__ import annotations
 import csv
 import io
 import os
-import posixpath
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pipeline.images import MISSING, ImageCheck, check_images as _check_images
 from pipeline.records import ReadResult, RejectCollector
-from pipeline.schema import Schema, ValueMapEntry, default_schema
+from pipeline.schema import Schema, default_schema
+from pipeline.sources.common import (  # noqa: F401 (BASE_COLUMNS re-exported)
+    BASE_COLUMNS, BASE_DTYPES, map_labels, relative_path, run_image_checks, task_slots,
+)
 
 SOURCE = "fashionai"
 ANNOTATIONS = "Annotations/label.csv"
@@ -81,61 +82,8 @@ MULTIPLE_POSITIVE_LABELS = "multiple_positive_labels"
 DUPLICATE_RECORD = "duplicate_record"
 
 # Column -> dtype of the valid table; text columns are pandas "string" (missing = pd.NA).
-BASE_DTYPES = {
-    "source": "string", "image_id": "string", "image_path": "string", "task": "string",
-    "labels": object, "slot": "string", "values": object, "multi_label": bool,
-    "image_mode": "string",
-}
-BASE_COLUMNS = list(BASE_DTYPES)
 DTYPES = {**BASE_DTYPES, "position": "int64", "line": "int64"}
 COLUMNS = list(DTYPES)
-
-
-def _task_slots(schema: Schema, source: str) -> dict[str, str | None]:
-    """Task -> the slot its value-map entries point to (None if none or ambiguous)."""
-    slots: dict[str, set[str]] = {}
-    for (task, _label), entry in schema.value_map(source).items():
-        slots.setdefault(task, set()).add(entry.slot)
-    return {t: (next(iter(s)) if len(s) == 1 else None) for t, s in slots.items()}
-
-
-def _map_labels(vmap: dict[tuple[str, str], ValueMapEntry], task: str, labels: list[str],
-                unmapped: Counter) -> tuple[str | None, list[str]]:
-    """Slot and deduplicated MAVP values (label order) of one row; count unmapped labels.
-
-    ``vmap`` is ``schema.value_map(source)``, built once per read.
-    """
-    slot: str | None = None
-    values: list[str] = []
-    for label in labels:
-        entry = vmap.get((task, label))
-        if entry is None:
-            unmapped[f"{task}/{label}"] += 1
-            continue
-        slot = slot or entry.slot
-        if entry.slot == slot and entry.value not in values:
-            values.append(entry.value)
-    return slot, values
-
-
-def _relative_path(raw: str) -> str | None:
-    """Normalised root-relative POSIX path, or None if empty, absolute or escaping root."""
-    raw = raw.strip().replace("\\", "/")
-    if not raw or raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
-        return None
-    norm = posixpath.normpath(raw)
-    if norm == "." or norm == ".." or norm.startswith("../"):
-        return None
-    return norm
-
-
-def _checks(paths: list[str], check_images: bool) -> dict[str, ImageCheck]:
-    """One ImageCheck per unique path (a cheap existence test when decoding is off)."""
-    unique = list(dict.fromkeys(paths))
-    if check_images:
-        return dict(zip(unique, _check_images(unique)))
-    return {p: (ImageCheck(p, True) if os.path.isfile(p) else ImageCheck(p, False, MISSING, "no such file"))
-            for p in unique}
 
 
 def read_fashionai(
@@ -177,7 +125,7 @@ def read_fashionai(
         rejects.add(label_file, "", UNREADABLE_FILE, str(exc))
         return done([])
 
-    slot_of_task = _task_slots(schema, SOURCE)
+    slot_of_task = task_slots(schema, SOURCE)
     vmap = schema.value_map(SOURCE)
     unmapped: Counter = Counter()
     pending: list[dict] = []
@@ -198,7 +146,7 @@ def read_fashionai(
         if positions is None:
             rejects.add(where, record, UNKNOWN_TASK, f"task {task!r} is not a FashionAI task")
             continue
-        rel = _relative_path(raw_path)
+        rel = relative_path(raw_path)
         if rel is None:
             rejects.add(where, record, BAD_IMAGE_PATH,
                         f"image path {raw_path!r} must be a non-empty path inside the root")
@@ -232,11 +180,7 @@ def read_fashionai(
         pending.append({"where": where, "record": record, "rel": rel, "task": task,
                         "position": ys[0], "label": positions[ys[0]], "line": line_no})
 
-    checks = _checks([str(root / p["rel"]) for p in pending], check_images)
-    if check_images:
-        stats["images_checked"] = len(checks)
-        stats["image_modes"] = dict(sorted(Counter(c.mode for c in checks.values() if c.ok).items()))
-        stats["images_needing_conversion"] = sum(c.needs_conversion for c in checks.values())
+    checks = run_image_checks([str(root / p["rel"]) for p in pending], check_images, stats)
 
     rows: list[dict] = []
     per_task: Counter = Counter()
@@ -247,7 +191,7 @@ def read_fashionai(
             rejects.add(p["where"], p["record"], check.reason, f"{p['rel']}: {check.detail}")
             continue
         labels = [p["label"]]
-        slot, values = _map_labels(vmap, p["task"], labels, unmapped)
+        slot, values = map_labels(vmap, p["task"], labels, unmapped)
         rows.append({
             "source": SOURCE, "image_id": p["rel"], "image_path": path, "task": p["task"],
             "labels": labels, "slot": slot or slot_of_task.get(p["task"]), "values": values,

@@ -28,9 +28,12 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from pipeline.images import MISSING, ImageCheck, check_images as _check_images
+from pipeline.images import MISSING
 from pipeline.records import ReadResult, RejectCollector
-from pipeline.schema import Schema, ValueMapEntry, default_schema
+from pipeline.schema import Schema, default_schema
+from pipeline.sources.common import (  # noqa: F401 (BASE_COLUMNS re-exported)
+    BASE_COLUMNS, BASE_DTYPES, map_labels, run_image_checks, task_slots,
+)
 
 SOURCE = "ifashion"
 DEFAULT_LABEL_MAP = Path(__file__).resolve().parents[1] / "config" / "imat_label_map_228.csv"
@@ -56,12 +59,6 @@ UNKNOWN_LABEL_ID = "unknown_label_id"
 NO_LABELS = "no_labels"
 
 # Column -> dtype of the valid table; text columns are pandas "string" (missing = pd.NA).
-BASE_DTYPES = {
-    "source": "string", "image_id": "string", "image_path": "string", "task": "string",
-    "labels": object, "slot": "string", "values": object, "multi_label": bool,
-    "image_mode": "string",
-}
-BASE_COLUMNS = list(BASE_DTYPES)
 DTYPES = {**BASE_DTYPES, "split": "string", "label_ids": object, "url": "string"}
 COLUMNS = list(DTYPES)
 
@@ -104,39 +101,6 @@ def load_label_map(path: str | os.PathLike | None = None) -> dict[str, Label]:
     if not labels:
         raise LabelMapError(f"{path}: no labels")
     return labels
-
-
-def _task_slots(schema: Schema, source: str) -> dict[str, str | None]:
-    """Task -> the slot its value-map entries point to (None if none or ambiguous)."""
-    slots: dict[str, set[str]] = {}
-    for (task, _label), entry in schema.value_map(source).items():
-        slots.setdefault(task, set()).add(entry.slot)
-    return {t: (next(iter(s)) if len(s) == 1 else None) for t, s in slots.items()}
-
-
-def _map_labels(vmap: dict[tuple[str, str], ValueMapEntry], task: str, labels: list[str],
-                unmapped: Counter) -> tuple[str | None, list[str]]:
-    """Slot and deduplicated MAVP values (label order) of one row; count unmapped labels."""
-    slot: str | None = None
-    values: list[str] = []
-    for label in labels:
-        entry = vmap.get((task, label))
-        if entry is None:
-            unmapped[f"{task}/{label}"] += 1
-            continue
-        slot = slot or entry.slot
-        if entry.slot == slot and entry.value not in values:
-            values.append(entry.value)
-    return slot, values
-
-
-def _checks(paths: list[str], check_images: bool) -> dict[str, ImageCheck]:
-    """One ImageCheck per unique path (a cheap existence test when decoding is off)."""
-    unique = list(dict.fromkeys(paths))
-    if check_images:
-        return dict(zip(unique, _check_images(unique)))
-    return {p: (ImageCheck(p, True) if os.path.isfile(p) else ImageCheck(p, False, MISSING, "no such file"))
-            for p in unique}
 
 
 def _id(value: Any, stats: dict[str, Any]) -> str | None:
@@ -344,14 +308,10 @@ def read_ifashion(
                     seen.add(image_id)
                 stats["test_images"] = len(seen)
 
-    checks = _checks([p["path"] for p in pending], check_images)
-    if check_images:
-        stats["images_checked"] = len(checks)
-        stats["image_modes"] = dict(sorted(Counter(c.mode for c in checks.values() if c.ok).items()))
-        stats["images_needing_conversion"] = sum(c.needs_conversion for c in checks.values())
+    checks = run_image_checks([p["path"] for p in pending], check_images, stats)
 
     vmap = schema.value_map(SOURCE)
-    slot_of_task = _task_slots(schema, SOURCE)
+    slot_of_task = task_slots(schema, SOURCE)
     unmapped: Counter = Counter()
     per_task: Counter = Counter()
     rows: list[dict] = []
@@ -365,7 +325,7 @@ def read_ifashion(
             continue
         for group, label_ids in p["by_group"].items():
             names = [labels_by_id[i].name for i in label_ids]
-            slot, values = _map_labels(vmap, group, names, unmapped)
+            slot, values = map_labels(vmap, group, names, unmapped)
             rows.append({
                 "source": SOURCE, "image_id": p["image_id"], "image_path": p["path"],
                 "task": group, "labels": names, "slot": slot or slot_of_task.get(group),
