@@ -55,3 +55,51 @@ def test_bad_entry_names_file_and_entry(config, file, old, new, must_mention):
 
 def test_copied_config_loads(config):
     assert load_schema(config).slot_keys == default_schema().slot_keys
+
+
+# -- further checks (vocabulary closure, more bad entries) ------------------------------------
+
+def test_every_mapped_value_is_in_its_vocabulary():
+    schema = default_schema()
+    assert schema.value_maps
+    for e in schema.value_maps:
+        assert e.value in schema.slot(e.slot).values, e
+    for (slot, _), canonical in schema.synonyms.items():
+        assert canonical in schema.slot(slot).values
+
+
+def test_unknown_slot_in_categories_names_file_and_entry(config):
+    edit(config / "categories.yaml", "image_slots: [color, pant_length]",
+         "image_slots: [color, trouser_length]")
+    with pytest.raises(SchemaError) as err:
+        load_schema(config)
+    assert "categories.yaml" in str(err.value) and "Pants: trouser_length" in str(err.value)
+
+
+def test_value_not_in_vocabulary(config):
+    edit(config / "value_maps.csv", "Short Pant,pant_length,短裤", "Short Pant,pant_length,热裤")
+    with pytest.raises(SchemaError) as err:
+        load_schema(config)
+    msg = str(err.value)
+    assert "value_maps.csv" in msg and "Short Pant" in msg and "vocabulary" in msg
+
+
+def test_duplicate_synonym_and_slot_key(config):
+    edit(config / "synonyms.csv", "color,红,红色", "color,红,红色\ncolor,红,红色")
+    with pytest.raises(SchemaError) as err:
+        load_schema(config)
+    assert "synonyms.csv" in str(err.value) and "color,红,红色" in str(err.value)
+
+
+def test_duplicate_slot_key(config):
+    edit(config / "slots.yaml", "key: hem_type", "key: color")
+    with pytest.raises(SchemaError) as err:
+        load_schema(config)
+    assert "slots.yaml" in str(err.value) and "color" in str(err.value)
+
+
+def test_bad_synonyms_header(config):
+    edit(config / "synonyms.csv", "slot,variant,canonical", "slot,variant")
+    with pytest.raises(SchemaError) as err:
+        load_schema(config)
+    assert "synonyms.csv" in str(err.value) and "header" in str(err.value)
