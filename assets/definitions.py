@@ -4,16 +4,17 @@
 import dagster as dg
 
 from assets.resources import MavpHome
+from assets.saliency import saliency_assets, saliency_checks
 from assets.sources import mepave_image_records, sample_sources, source_assets, source_checks
 
-all_assets = [sample_sources, *source_assets, mepave_image_records]
+all_assets = [sample_sources, *source_assets, mepave_image_records, *saliency_assets]
 
 build_all = dg.define_asset_job("build_all", selection=dg.AssetSelection.all(),
                                 description="Materialize every asset on the configured profile.")
 
 defs = dg.Definitions(
     assets=all_assets,
-    asset_checks=source_checks,
+    asset_checks=[*source_checks, *saliency_checks],
     jobs=[build_all],
     resources={"mavp_home": MavpHome()},
 )

@@ -5,7 +5,7 @@ import pandas as pd
 
 from assets.definitions import all_assets, defs
 from assets.resources import MavpHome
-from assets.sources import source_checks
+from assets.sources import mepave_image_records, sample_sources, source_assets, source_checks
 
 SOURCE_TABLES = ["mepave_records", "fashionai_records", "utzap50k_records", "ifashion_records",
                  "crawl_records", "mepave_image_records"]
@@ -21,7 +21,7 @@ def test_definitions_load():
 def test_source_assets_materialize(tmp_path):
     home = tmp_path / "home"
     result = dg.materialize(
-        [*all_assets, *source_checks],
+        [sample_sources, *source_assets, mepave_image_records, *source_checks],
         resources={"mavp_home": MavpHome(home=str(home))},
         run_config={"ops": {"sample_sources": {"config": {"seed": 3, "scale": 0.1}}}},
     )

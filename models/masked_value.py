@@ -1,0 +1,81 @@
+"""Masked value predictors of visualized saliency ascription (MuJo-SF, section III-B1).
+
+Both read the BERT representation ``h_w^T`` of the single [MASK] that replaced a value and
+score all ``Z`` values of all slots with a linear softmax. The multimodal one first fuses
+``h_w^T`` with region features ``U`` (l x d_U) exactly as eqs. (1)-(3):
+
+    alpha = softmax((U W_U)(h W_w)^T / sqrt(d))        (1)
+    U'    = sum_q alpha_q u_q                          (2)
+    h^M   = (h W_w) * (U' W_U)                         (3)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers import BertModel
+
+
+def mask_representation(encoder: BertModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                        mask_index: torch.Tensor) -> torch.Tensor:
+    """``h_w^T``: the encoder's output at each row's [MASK] position, (B, d_t)."""
+    hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), mask_index]
+
+
+class TextMaskedValuePredictor(nn.Module):
+    """P^T: softmax over all values from the [MASK] representation."""
+
+    def __init__(self, encoder: BertModel, num_values: int, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(encoder.config.hidden_size, num_values)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                mask_index: torch.Tensor) -> torch.Tensor:
+        h = mask_representation(self.encoder, input_ids, attention_mask, mask_index)
+        return self.classifier(self.dropout(h))
+
+
+class RegionFusion(nn.Module):
+    """Eqs. (1)-(3): attention of the [MASK] over regions, then element-wise fusion."""
+
+    def __init__(self, text_dim: int, region_dim: int, fusion_dim: int):
+        super().__init__()
+        self.w_text = nn.Linear(text_dim, fusion_dim, bias=False)      # W_w, d_t x d
+        self.w_region = nn.Linear(region_dim, fusion_dim, bias=False)  # W_U, d_U x d
+        self.scale = 1.0 / math.sqrt(fusion_dim)
+
+    def forward(self, h: torch.Tensor, regions: torch.Tensor,
+                region_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``h`` (B, d_t), ``regions`` (B, l, d_U), ``region_mask`` (B, l) true where a region
+        exists. Returns ``h^M`` (B, d) and ``alpha`` (B, l)."""
+        h_proj = self.w_text(h)                                        # (B, d)
+        scores = torch.einsum("bld,bd->bl", self.w_region(regions), h_proj) * self.scale
+        if region_mask is not None:
+            scores = scores.masked_fill(~region_mask, torch.finfo(scores.dtype).min)
+        alpha = torch.softmax(scores, dim=-1)                          # (1)
+        pooled = torch.einsum("bl,bld->bd", alpha, regions)            # (2) U', (B, d_U)
+        fused = h_proj * self.w_region(pooled)                         # (3)
+        return fused, alpha
+
+
+class MultimodalMaskedValuePredictor(nn.Module):
+    """P^M: softmax over all values from the fused [MASK] and region representation."""
+
+    def __init__(self, encoder: BertModel, region_dim: int, num_values: int, fusion_dim: int = 64,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.fusion = RegionFusion(encoder.config.hidden_size, region_dim, fusion_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(fusion_dim, num_values)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
+                regions: torch.Tensor, region_mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = mask_representation(self.encoder, input_ids, attention_mask, mask_index)
+        fused, _ = self.fusion(h, regions, region_mask)
+        return self.classifier(self.dropout(fused))

@@ -1,0 +1,185 @@
+"""Pretraining of the grid-feature backbone on the labelled fashion sources.
+
+The paper's region features come from a detector pretrained elsewhere (bottom-up attention,
+trained with object and attribute labels on Visual Genome). Offline there are no such weights,
+and a frozen random backbone carries too little, so the ``sample`` profile pretrains a small
+backbone on the attribute labels the vision sources ship (FashionAI, UT-ZAP50K, iFashion,
+crawled), then freezes it. It never sees MEPAVE images or text, so the saliency comparison
+stays a measurement on MEPAVE. Every example is one (image, slot, value) with a single value;
+the loss is a softmax over that slot's values only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from models.backbones import build_backbone, normalize_pixels, resize_square
+from models.training import TrainConfig, fit, seed_everything
+from pipeline.images import ImageRejected, load_rgb
+from pipeline.io import atomic_path, file_sha256
+from pipeline.records import RejectCollector
+from pipeline.schema import Schema
+from pipeline.saliency.instances import ValueVocabulary
+
+SOURCE = "grid_backbone"
+
+
+@dataclass(frozen=True)
+class BackbonePretrainConfig:
+    backbone: str = "mavp_cnn"
+    image_size: int = 64
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 3e-3
+    max_per_slot: int | None = 800      # examples per slot, to bound the cost on big sources
+    holdout: float = 0.1
+    seed: int = 0
+
+
+def pretraining_examples(tables: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
+    """Single-valued (image_path, slot, value, value_id) rows of the vision source tables."""
+    index = ValueVocabulary.from_schema(schema).index()
+    rows = []
+    for table in tables:
+        for rec in table.itertuples(index=False):
+            values = list(rec.values)
+            if len(values) == 1 and (rec.slot, values[0]) in index:
+                rows.append((rec.source, rec.image_path, rec.slot, values[0], index[(rec.slot, values[0])]))
+    return pd.DataFrame(rows, columns=["source", "image_path", "slot", "value", "value_id"])
+
+
+def select_examples(examples: pd.DataFrame, config: BackbonePretrainConfig) -> pd.DataFrame:
+    """A seeded, bounded sample per slot, sorted for a stable order."""
+    examples = examples.sort_values(["slot", "image_path", "value_id"]).reset_index(drop=True)
+    if config.max_per_slot is None:
+        return examples
+    parts = []
+    for i, (_, group) in enumerate(examples.groupby("slot", sort=True)):
+        n = min(len(group), config.max_per_slot)
+        parts.append(group.sample(n=n, random_state=config.seed + i) if n < len(group) else group)
+    return pd.concat(parts).sort_values(["slot", "image_path", "value_id"]).reset_index(drop=True)
+
+
+def training_key(examples: pd.DataFrame, config: BackbonePretrainConfig) -> str:
+    """Hash of the selected images' contents, their labels and the config."""
+    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    paths = sorted(set(examples["image_path"]))
+    with ThreadPoolExecutor(4) as pool:
+        digests = dict(zip(paths, pool.map(file_sha256, paths)))
+    for rec in examples.itertuples(index=False):
+        h.update(f"{digests[rec.image_path]}\t{rec.slot}\t{rec.value_id}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def load_pixels(paths: Sequence[str], size: int, workers: int = 4) -> tuple[np.ndarray, list[int], RejectCollector]:
+    """Decode and resize each distinct path once: (N, size, size, 3) uint8 and kept indices."""
+    rejects = RejectCollector(SOURCE)
+
+    def one(path: str) -> np.ndarray | None:
+        try:
+            return resize_square(load_rgb(path), size)
+        except ImageRejected as exc:
+            rejects.add(path, "", exc.check.reason, exc.check.detail)
+            return None
+    with ThreadPoolExecutor(workers) as pool:
+        images = list(pool.map(one, paths))
+    kept = [i for i, im in enumerate(images) if im is not None]
+    pixels = np.stack([images[i] for i in kept]) if kept else np.zeros((0, size, size, 3), np.uint8)
+    return pixels, kept, rejects
+
+
+class SlotClassifier(nn.Module):
+    """Backbone, a 1x1 channel reduction, then one linear layer over the flattened grid for
+    all (slot, value) targets. Keeping the layout (no global pooling) lets the head use where
+    a detail is: the neckline at the top, sleeve ends at the sides, the toe at one end."""
+
+    def __init__(self, backbone: nn.Module, num_values: int, image_size: int, reduced: int = 32):
+        super().__init__()
+        self.backbone = backbone
+        self.reduce = nn.Sequential(nn.Conv2d(backbone.out_channels, reduced, 1), nn.ReLU(inplace=True))
+        with torch.no_grad():
+            cells = backbone(torch.zeros(1, 3, image_size, image_size)).shape[-2:].numel()
+        self.head = nn.Linear(reduced * cells, num_values)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.reduce(self.backbone(x)).flatten(1))
+
+
+def _masked_logits(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    return logits.masked_fill(~allowed, torch.finfo(logits.dtype).min)
+
+
+def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: BackbonePretrainConfig,
+                           out_path: Path | str) -> dict:
+    """Train the backbone on ``examples`` and write its state dict to ``out_path``.
+
+    Returns stats: example counts, held-out accuracy per slot, seconds.
+    """
+    t0 = time.perf_counter()
+    vocab = ValueVocabulary.from_schema(schema)
+    slot_names = sorted(set(vocab.slots))
+    slot_of_value = np.asarray([slot_names.index(s) for s in vocab.slots])
+    allowed_by_slot = torch.from_numpy(np.stack([slot_of_value == i for i in range(len(slot_names))]))
+
+    paths = sorted(set(examples["image_path"]))
+    pixels, kept, rejects = load_pixels(paths, config.image_size)
+    row_of_path = {paths[i]: r for r, i in enumerate(kept)}
+    examples = examples[examples["image_path"].isin(row_of_path)].reset_index(drop=True)
+    image_row = torch.tensor(examples["image_path"].map(row_of_path).to_numpy(), dtype=torch.long)
+    targets = torch.tensor(examples["value_id"].to_numpy(), dtype=torch.long)
+    slot_ids = torch.tensor(examples["slot"].map(slot_names.index).to_numpy(), dtype=torch.long)
+
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(examples))
+    n_hold = int(round(len(examples) * config.holdout))
+    hold, train = order[:n_hold], order[n_hold:]
+    pixels_t = torch.from_numpy(pixels)
+
+    seed_everything(config.seed)
+    model = SlotClassifier(build_backbone(config.backbone), len(vocab), config.image_size)
+
+    def batch(idx: np.ndarray) -> dict[str, torch.Tensor]:
+        idx_t = torch.as_tensor(idx)
+        return {"x": normalize_pixels(pixels_t[image_row[idx_t]]), "y": targets[idx_t], "allowed": allowed_by_slot[slot_ids[idx_t]]}
+
+    def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
+        perm = np.random.default_rng([config.seed, epoch]).permutation(train)
+        return [batch(perm[i:i + config.batch_size]) for i in range(0, len(perm), config.batch_size)]
+
+    def loss_fn(m: nn.Module, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = b["x"]
+        if m.training:                                  # mirror images half of the time
+            flip = torch.rand(len(x)) < 0.5
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        return nn.functional.cross_entropy(_masked_logits(m(x), b["allowed"]), b["y"])
+
+    result = fit(model, epoch_batches, loss_fn,
+                 TrainConfig(epochs=config.epochs, lr=config.lr, weight_decay=1e-4, seed=config.seed))
+    per_slot = {}
+    if n_hold:
+        with torch.no_grad():
+            b = batch(hold)
+            pred = _masked_logits(model(b["x"]), b["allowed"]).argmax(-1)
+        correct = (pred == b["y"]).numpy()
+        held = examples.iloc[hold]
+        per_slot = {s: round(float(correct[(held["slot"] == s).to_numpy()].mean()), 4)
+                    for s in sorted(held["slot"].unique())}
+    with atomic_path(out_path) as tmp:
+        torch.save(model.backbone.state_dict(), tmp)
+    return {"examples": int(len(examples)), "images": int(len(kept)), "train": int(len(train)),
+            "holdout": int(n_hold), "holdout_accuracy_by_slot": per_slot,
+            "examples_by_slot": examples["slot"].value_counts().sort_index().to_dict(),
+            "image_rejects": int(len(rejects)), "epochs": result.epochs_run,
+            "images_per_second": round(result.examples_per_second, 1),
+            "seconds": round(time.perf_counter() - t0, 2)}

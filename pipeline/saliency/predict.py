@@ -1,0 +1,169 @@
+"""Training and validation of the two masked value predictors over several seeds.
+
+Both predictors see exactly the same instances (those whose product has region features), in
+the same order per seed, so a_M - a_T compares like with like. A run returns one row per
+(mode, seed, validation instance) with the predicted value and whether it was right.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from models.masked_value import MultimodalMaskedValuePredictor, TextMaskedValuePredictor
+from models.text import (SmallBertConfig, TextEncoder, build_char_encoder, collate_masked, load_text_encoder,
+                         masked_token_ids)
+from models.training import TrainConfig, fit, seed_everything
+from pipeline.saliency.regions import RegionTable
+
+MODES = ("text", "multimodal")
+TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    encoder: str | None = None          # hub name or save_pretrained dir; None: small char BERT
+    hidden_size: int = 64
+    num_layers: int = 1
+    num_heads: int = 4
+    intermediate_size: int = 128
+    max_length: int = 64
+    fusion_dim: int = 64
+    dropout: float = 0.1
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 2e-3
+    warmup_fraction: float = 0.1
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+@dataclass
+class EncodedInstances:
+    """Token ids and region rows of instances, ready to batch."""
+
+    frame: pd.DataFrame                 # the instances (reset index)
+    tokens: list[list[int]]
+    mask_pos: np.ndarray
+    region_rows: np.ndarray
+    targets: np.ndarray
+
+    def batch(self, idx: np.ndarray, pad_id: int, regions: RegionTable | None) -> dict[str, torch.Tensor]:
+        mb = collate_masked([(self.tokens[i], int(self.mask_pos[i])) for i in idx], pad_id)
+        out = {"input_ids": mb.input_ids, "attention_mask": mb.attention_mask, "mask_index": mb.mask_index,
+               "y": torch.from_numpy(self.targets[idx])}
+        if regions is not None:
+            rows = self.region_rows[idx]
+            out["regions"] = torch.from_numpy(regions.features[rows])
+            out["region_mask"] = torch.from_numpy(regions.mask[rows])
+        return out
+
+
+def encode(instances: pd.DataFrame, encoder: TextEncoder, regions: RegionTable, max_length: int) -> EncodedInstances:
+    frame = instances.reset_index(drop=True)
+    pairs = [masked_token_ids(encoder.tokenizer, r.text, r.start, r.end, max_length)
+             for r in frame.itertuples(index=False)]
+    return EncodedInstances(frame, [p[0] for p in pairs], np.asarray([p[1] for p in pairs], dtype=np.int64),
+                            regions.rows(frame["cid"].tolist()), frame["value_id"].to_numpy(np.int64))
+
+
+def make_encoder(config: PredictorConfig, train_texts: Sequence[str]) -> TextEncoder:
+    if config.encoder:
+        return load_text_encoder(config.encoder)
+    size = SmallBertConfig(hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
+                           num_attention_heads=config.num_heads, intermediate_size=config.intermediate_size,
+                           max_position_embeddings=config.max_length, dropout=config.dropout)
+    return build_char_encoder(train_texts, size)
+
+
+def build_predictor(mode: str, encoder: TextEncoder, num_values: int, region_dim: int,
+                    config: PredictorConfig) -> nn.Module:
+    if mode == "text":
+        return TextMaskedValuePredictor(encoder.model, num_values, config.dropout)
+    return MultimodalMaskedValuePredictor(encoder.model, region_dim, num_values, config.fusion_dim, config.dropout)
+
+
+def _forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    args = (batch["input_ids"], batch["attention_mask"], batch["mask_index"])
+    if "regions" in batch:
+        return model(*args, batch["regions"], batch["region_mask"])
+    return model(*args)
+
+
+def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: RegionTable, num_values: int,
+                       config: PredictorConfig, save_dir: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """Train one predictor on the train split; predict the validation split."""
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: expected one of {MODES}")
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    train_rows = instances[instances["split"] == TRAIN_SPLIT]
+    eval_rows = instances[instances["split"] == EVAL_SPLIT]
+    encoder = make_encoder(config, sorted(set(train_rows["text"])))
+    train = encode(train_rows, encoder, regions, config.max_length)
+    valid = encode(eval_rows, encoder, regions, config.max_length)
+    model = build_predictor(mode, encoder, num_values, regions.dim, config)
+    pad = encoder.tokenizer.pad_token_id
+    use_regions = regions if mode == "multimodal" else None
+
+    def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
+        order = np.random.default_rng([seed, epoch]).permutation(len(train.targets))
+        return [train.batch(order[i:i + config.batch_size], pad, use_regions)
+                for i in range(0, len(order), config.batch_size)]
+
+    def loss_fn(m: nn.Module, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        return nn.functional.cross_entropy(_forward(m, b), b["y"])
+
+    result = fit(model, epoch_batches, loss_fn,
+                 TrainConfig(epochs=config.epochs, lr=config.lr, warmup_fraction=config.warmup_fraction,
+                             seed=seed, weight_decay=0.01))
+    preds, probs = [], []
+    with torch.no_grad():
+        for i in range(0, len(valid.targets), 256):
+            idx = np.arange(i, min(i + 256, len(valid.targets)))
+            p = torch.softmax(_forward(model, valid.batch(idx, pad, use_regions)), dim=-1)
+            conf, arg = p.max(dim=-1)
+            preds.append(arg.numpy())
+            probs.append(conf.numpy())
+    pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    out = valid.frame[["cid", "sid", "slot", "value", "value_id", "start", "end"]].copy()
+    out.insert(0, "seed", seed)
+    out.insert(0, "mode", mode)
+    out["predicted_id"] = pred
+    out["probability"] = np.concatenate(probs) if probs else np.zeros(0, np.float32)
+    out["correct"] = pred == out["value_id"].to_numpy()
+    if save_dir is not None:
+        save_predictor(model, encoder, Path(save_dir))
+    info = {"mode": mode, "seed": seed, "train_instances": int(len(train.targets)),
+            "validation_instances": int(len(valid.targets)), "epochs": result.epochs_run,
+            "final_train_loss": round(result.history[-1]["train_loss"], 4) if result.history else None,
+            "instances_per_second": round(result.examples_per_second, 1),
+            "validation_accuracy": round(float(out["correct"].mean()), 4) if len(out) else None,
+            "seconds": round(time.perf_counter() - t0, 2)}
+    return out, info
+
+
+def save_predictor(model: nn.Module, encoder: TextEncoder, directory: Path) -> Path:
+    """The encoder via ``save_pretrained`` (loadable by name) and the whole predictor's weights."""
+    directory.mkdir(parents=True, exist_ok=True)
+    encoder.save_pretrained(directory / "encoder")
+    torch.save(model.state_dict(), directory / "predictor.pt")
+    return directory
+
+
+def run_predictors(mode: str, instances: pd.DataFrame, regions: RegionTable, num_values: int,
+                   config: PredictorConfig, save_root: Path | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """Every seed of one mode: validation predictions (all seeds) and per-seed info."""
+    frames, infos = [], []
+    for seed in config.seeds:
+        save_dir = save_root / f"seed-{seed}" if save_root is not None else None
+        frame, info = train_and_validate(mode, seed, instances, regions, num_values, config, save_dir)
+        frames.append(frame)
+        infos.append(info)
+    return pd.concat(frames, ignore_index=True), infos

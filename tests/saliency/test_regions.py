@@ -1,0 +1,62 @@
+"""Region features through the cache, and precomputed MEPAVE features."""
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from models.backbones import build_backbone
+from pipeline.saliency.regions import RegionConfig, RegionTable, region_features
+
+
+def write_images(folder, n=3):
+    rows = []
+    for i in range(n):
+        path = folder / f"p{i}.jpg"
+        Image.fromarray(np.full((40, 40, 3), 40 * i, np.uint8)).save(path)
+        rows.append({"cid": f"c{i}", "image_path": str(path)})
+    return pd.DataFrame(rows)
+
+
+def test_cache_is_hit_on_rerun_and_missed_on_change(tmp_path):
+    images = write_images(tmp_path)
+    weights = tmp_path / "backbone.pt"
+    torch.manual_seed(0)
+    torch.save(build_backbone("mavp_cnn").state_dict(), weights)
+    config = RegionConfig(kind="grid", image_size=32, weights=str(weights))
+    first, rejects = region_features(images, config, tmp_path / "cache")
+    assert first.stats["extracted"] == 3 and first.stats["cache_hits"] == 0 and rejects.empty
+    second, _ = region_features(images, config, tmp_path / "cache")
+    assert second.stats["extracted"] == 0 and second.stats["cache_hits"] == 3
+    np.testing.assert_array_equal(first.features, second.features)
+    # a changed image misses; the others still hit
+    Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(images["image_path"][1])
+    third, _ = region_features(images, config, tmp_path / "cache")
+    assert third.stats["extracted"] == 1 and third.stats["cache_hits"] == 2
+    # other settings are another cache key
+    fourth, _ = region_features(images, RegionConfig(kind="grid", image_size=64, weights=str(weights)),
+                                tmp_path / "cache")
+    assert fourth.stats["extracted"] == 3
+    path = third.save(tmp_path / "regions.npz")
+    loaded = RegionTable.load(path)
+    assert loaded.cids == third.cids and loaded.features.shape == third.features.shape
+
+
+def test_unreadable_image_is_rejected_not_fatal(tmp_path):
+    images = write_images(tmp_path)
+    with open(images["image_path"][0], "wb") as fh:
+        fh.write(b"not a jpeg")
+    table, rejects = region_features(images, RegionConfig(kind="grid", image_size=32), tmp_path / "cache")
+    assert table.cids == ["c1", "c2"]
+    assert rejects["record"].tolist() == ["c0"]
+
+
+def test_precomputed_real_mepave_features(mepave_sample_dir):
+    ids = (mepave_sample_dir / "embedded" / "cids_of_imgs").read_text().split()
+    config = RegionConfig(kind="precomputed", precomputed_dir=str(mepave_sample_dir / "embedded"))
+    images = pd.DataFrame({"cid": ids[:5] + ["no_such_cid"]})
+    table, rejects = region_features(images, config, "unused")
+    assert table.features.shape == (5, 1, 2048) and table.cids == ids[:5]
+    assert rejects["reason"].tolist() == ["no_precomputed_features"]
+    raw = np.load(mepave_sample_dir / "embedded" / "imgs.embeddedG.npy")
+    np.testing.assert_array_equal(table.features[:, 0], raw[:5])

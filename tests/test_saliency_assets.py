@@ -1,0 +1,56 @@
+"""The saliency assets materialize in-process from an empty home and publish the partition."""
+
+import json
+
+import dagster as dg
+import pandas as pd
+
+from assets.definitions import all_assets, defs
+from assets.resources import MavpHome
+from assets.saliency import read_partition, saliency_checks
+from pipeline.schema import default_schema
+
+TINY_PREDICTOR = {"epochs": 1, "seeds": [0, 1], "hidden_size": 16, "num_heads": 2, "intermediate_size": 32,
+                  "fusion_dim": 8}
+
+
+def run_config(epochs_backbone=1):
+    return {"ops": {
+        "sample_sources": {"config": {"seed": 1, "scale": 0.2}},
+        "region_backbone": {"config": {"epochs": epochs_backbone, "max_per_slot": 40, "image_size": 32}},
+        "region_features": {"config": {"image_size": 32}},
+        "text_value_predictor": {"config": TINY_PREDICTOR},
+        "multimodal_value_predictor": {"config": TINY_PREDICTOR},
+        "slot_partition": {"config": {"lam": 9.0}},
+    }}
+
+
+def test_slot_partition_materializes_and_reuses_work(tmp_path):
+    home = tmp_path / "home"
+    resources = {"mavp_home": MavpHome(home=str(home))}
+    result = dg.materialize([*all_assets, *saliency_checks], resources=resources, run_config=run_config())
+    assert result.success
+    slots = set(default_schema().slot_keys)
+    parts = read_partition(MavpHome(home=str(home)))
+    assert set(parts["image"]) | set(parts["text"]) == slots and not set(parts["image"]) & set(parts["text"])
+    doc = json.loads((home / "saliency" / "partition.json").read_text())
+    assert len(doc["slots"]) == 25 and doc["rule"]["lam"] == 9.0
+    assert (home / "saliency" / "saliency.png").read_bytes()[:4] == b"\x89PNG"
+    meta = result.asset_materializations_for_node("slot_partition")[0].metadata
+    assert meta["chart"].value.startswith("![saliency](data:image/png;base64,")
+    table = pd.read_parquet(home / "saliency" / "slot_saliency.parquet")
+    assert {"support", "a_T", "a_M", "dif", "decision", "basis", "paper"} <= set(table.columns)
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+
+    again = dg.materialize([*all_assets, *saliency_checks], resources=resources, run_config=run_config())
+    assert again.success
+    features = again.asset_materializations_for_node("region_features")[0].metadata["cache"].value
+    assert features["extracted"] == 0 and features["cache_hits"] == features["images"]
+    for node in ("region_backbone", "text_value_predictor", "multimodal_value_predictor"):
+        assert again.asset_materializations_for_node(node)[0].metadata["reused"].value is True
+
+
+def test_saliency_assets_in_definitions():
+    keys = {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}
+    assert {"region_backbone", "region_features", "text_value_predictor", "multimodal_value_predictor",
+            "slot_partition"} <= keys
