@@ -4,7 +4,10 @@ a_T and a_M of a slot are its validation accuracies (argmax over all Z values eq
 truth), averaged over seeds; dif = a_M - a_T in percentage points. Because both predictors
 are scored on the same instances, dif is the mean of the paired per-instance difference
 d_j = mean_seeds(correct_M) - mean_seeds(correct_T), whose standard error gives the
-uncertainty of dif.
+uncertainty of dif. The standard error adds one pseudo-pair (+1, -1), one discordant instance
+each way, as Agresti and Min's adjustment of the paired interval does: without it, a slot
+where both predictors got every instance wrong would show dif = 0 with zero error and be
+"measured" as text-dependent by models that learned nothing about it.
 
 The rule that keeps noise from deciding (stated in the report):
 
@@ -65,7 +68,8 @@ def slot_table(predictions: pd.DataFrame, slots: Sequence[str]) -> pd.DataFrame:
         if n and {"text", "multimodal"} <= set(inst.columns):
             d = (inst["multimodal"] - inst["text"]).to_numpy() * 100
             row["dif"] = float(d.mean())
-            row["dif_se"] = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+            adjusted = np.concatenate([d, [100.0, -100.0]])
+            row["dif_se"] = float(adjusted.std(ddof=1) / np.sqrt(len(adjusted)))
         else:
             row["dif"] = np.nan
             row["dif_se"] = np.nan

@@ -40,6 +40,9 @@ def test_rule_measures_supported_slots_and_falls_back_otherwise():
     # dif 16.7 on 12 instances: its interval contains lambda, so the measurement does not decide
     assert d.loc["fit", "basis"] == UNCERTAIN and d.loc["fit", "decision"] == "text"
     assert decided["agrees"].all()
+    # both predictors always wrong: no evidence either way, so the measurement does not decide
+    blank = decide(slot_table(predictions("closure", 6, 0, 0), ["closure"]), PartitionRule(), {"closure": "image"})
+    assert blank["basis"].tolist() == [UNCERTAIN] and blank["dif_se"].iloc[0] > 10
     parts = partition(decided)
     assert set(parts["image"]) == {"color", "toecap"}
     text_fallback = decide(slot_table(preds, list(reference)), PartitionRule(fallback="text"), reference)
