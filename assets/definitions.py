@@ -12,9 +12,15 @@ all_assets = [sample_sources, *source_assets, mepave_image_records, *saliency_as
 build_all = dg.define_asset_job("build_all", selection=dg.AssetSelection.all(),
                                 description="Materialize every asset on the configured profile.")
 
+# Steps tagged cpu-heavy (model training, feature extraction) each use every core, so running
+# two at once only makes both slower; the rest still run in parallel.
+executor = dg.multiprocess_executor.configured(
+    {"tag_concurrency_limits": [{"key": "mavp/resource", "value": "cpu-heavy", "limit": 1}]})
+
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=[*source_checks, *saliency_checks],
     jobs=[build_all],
+    executor=executor,
     resources={"mavp_home": MavpHome()},
 )

@@ -23,6 +23,8 @@ from pipeline.saliency.stage import predictions, pretrained_backbone, saliency_i
 from pipeline.schema import default_schema
 
 GROUP = "saliency"
+#: Torch steps use every core; the executor runs at most one step with this tag at a time.
+CPU_HEAVY = {"mavp/resource": "cpu-heavy"}
 VISION_KINDS = ("fashionai", "utzap50k", "ifashion", "crawl")
 
 
@@ -35,10 +37,10 @@ class RegionBackboneConfig(dg.Config):
 
     backbone: str = "mavp_cnn"
     image_size: int = 64
-    epochs: int = 8
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 3e-3
-    max_per_slot: Optional[int] = 600
+    max_per_slot: Optional[int] = 400
     seed: int = 0
 
 
@@ -66,9 +68,14 @@ class MaskedValuePredictorConfig(dg.Config):
     intermediate_size: int = 128
     fusion_dim: int = 64
     dropout: float = 0.1
+    token_dropout: float = 0.1
+    region_dropout: float = 0.0
     epochs: int = 12
-    batch_size: int = 64
-    lr: float = 2e-3
+    batch_size: int = 128
+    lr: float = 4e-3
+    weight_decay: float = 0.01
+    dev_fraction: float = 0.0
+    patience: int = 3
     seeds: list[int] = [0, 1, 2]
 
     def predictor_config(self) -> PredictorConfig:
@@ -84,7 +91,7 @@ class SlotPartitionConfig(dg.Config):
     fallback: str = "reference"
 
 
-@dg.asset(group_name=GROUP, deps=[a for a in source_assets if a.key.path[-1] != "mepave_records"],
+@dg.asset(group_name=GROUP, deps=[a for a in source_assets if a.key.path[-1] != "mepave_records"], op_tags=CPU_HEAVY,
           description="Small image backbone pretrained on the vision sources' attribute labels, "
                       "frozen for grid region features.")
 def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneConfig,
@@ -105,7 +112,7 @@ def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneCon
     })
 
 
-@dg.asset(group_name=GROUP, deps=[mepave_image_records, region_backbone],
+@dg.asset(group_name=GROUP, deps=[mepave_image_records, region_backbone], op_tags=CPU_HEAVY,
           description="Region features U (l x d_U) of every MEPAVE product image, cached by image hash.")
 def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
@@ -135,7 +142,7 @@ def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesCon
 
 def _predictor_asset(mode: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(name=f"{mode}_value_predictor", group_name=GROUP, deps=[mepave_records, region_features],
-              description=description)
+              description=description, op_tags=CPU_HEAVY)
     def _asset(context: dg.AssetExecutionContext, config: MaskedValuePredictorConfig,
                mavp_home: MavpHome) -> dg.MaterializeResult:
         schema = default_schema()

@@ -54,3 +54,20 @@ def test_saliency_assets_in_definitions():
     keys = {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}
     assert {"region_backbone", "region_features", "text_value_predictor", "multimodal_value_predictor",
             "slot_partition"} <= keys
+
+
+def test_default_sample_partition_matches_the_paper(tmp_path):
+    """Deliverable 6: default seed and scale, default configs. Every slot agrees with the paper's
+    partition, and no slot decided by measurement contradicts it; slots the measurement cannot
+    decide (too little support, or an interval around dif that contains lambda) are flagged."""
+    home = tmp_path / "home"
+    result = dg.materialize([*all_assets, *saliency_checks], resources={"mavp_home": MavpHome(home=str(home))})
+    assert result.success
+    table = pd.read_parquet(home / "saliency" / "slot_saliency.parquet")
+    paper = default_schema().paper_partition()
+    assert dict(zip(table["slot"], table["decision"])) == paper
+    measured = table[table["basis"] == "measured"]
+    assert (measured["decision"] == measured["paper"]).all()
+    flagged = table[table["basis"] != "measured"]
+    assert set(flagged["basis"]) <= {"low support", "uncertain"}
+    assert (table.loc[table["support"] < 5, "basis"] == "low support").all()

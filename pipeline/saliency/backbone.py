@@ -39,10 +39,10 @@ SOURCE = "grid_backbone"
 class BackbonePretrainConfig:
     backbone: str = "mavp_cnn"
     image_size: int = 64
-    epochs: int = 4
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 3e-3
-    max_per_slot: int | None = 800      # examples per slot, to bound the cost on big sources
+    max_per_slot: int | None = 400      # examples per slot, to bound the cost on big sources
     holdout: float = 0.1
     seed: int = 0
 

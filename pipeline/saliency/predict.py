@@ -37,10 +37,15 @@ class PredictorConfig:
     max_length: int = 64
     fusion_dim: int = 64
     dropout: float = 0.1
+    token_dropout: float = 0.1          # context tokens replaced by [UNK] while training
+    region_dropout: float = 0.0         # region feature entries dropped while training
     epochs: int = 12
-    batch_size: int = 64
-    lr: float = 2e-3
+    batch_size: int = 128
+    lr: float = 4e-3
     warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    dev_fraction: float = 0.0           # train products held out for early stopping (0: off)
+    patience: int = 3
     seeds: tuple[int, ...] = (0, 1, 2)
 
 
@@ -54,8 +59,13 @@ class EncodedInstances:
     region_rows: np.ndarray
     targets: np.ndarray
 
-    def batch(self, idx: np.ndarray, pad_id: int, regions: RegionTable | None) -> dict[str, torch.Tensor]:
-        mb = collate_masked([(self.tokens[i], int(self.mask_pos[i])) for i in idx], pad_id)
+    def batch(self, idx: np.ndarray, pad_id: int, regions: RegionTable | None,
+              token_dropout: float = 0.0, unk_id: int = 0, rng: np.random.Generator | None = None
+              ) -> dict[str, torch.Tensor]:
+        rows = [(self.tokens[i], int(self.mask_pos[i])) for i in idx]
+        if token_dropout > 0 and rng is not None:
+            rows = [(_drop_tokens(ids, pos, token_dropout, unk_id, rng), pos) for ids, pos in rows]
+        mb = collate_masked(rows, pad_id)
         out = {"input_ids": mb.input_ids, "attention_mask": mb.attention_mask, "mask_index": mb.mask_index,
                "y": torch.from_numpy(self.targets[idx])}
         if regions is not None:
@@ -63,6 +73,17 @@ class EncodedInstances:
             out["regions"] = torch.from_numpy(regions.features[rows])
             out["region_mask"] = torch.from_numpy(regions.mask[rows])
         return out
+
+
+def _drop_tokens(ids: list[int], mask_pos: int, rate: float, unk_id: int, rng: np.random.Generator) -> list[int]:
+    """Replace context tokens by [UNK] at ``rate`` (never [CLS], [SEP] or the [MASK] itself), so
+    that a unique sentence cannot be memorised whole and the slot's context words must do."""
+    out = list(ids)
+    drop = rng.random(len(out)) < rate
+    for j in range(1, len(out) - 1):
+        if drop[j] and j != mask_pos:
+            out[j] = unk_id
+    return out
 
 
 def encode(instances: pd.DataFrame, encoder: TextEncoder, regions: RegionTable, max_length: int) -> EncodedInstances:
@@ -86,7 +107,8 @@ def build_predictor(mode: str, encoder: TextEncoder, num_values: int, region_dim
                     config: PredictorConfig) -> nn.Module:
     if mode == "text":
         return TextMaskedValuePredictor(encoder.model, num_values, config.dropout)
-    return MultimodalMaskedValuePredictor(encoder.model, region_dim, num_values, config.fusion_dim, config.dropout)
+    return MultimodalMaskedValuePredictor(encoder.model, region_dim, num_values, config.fusion_dim, config.dropout,
+                                          config.region_dropout)
 
 
 def _forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -105,48 +127,79 @@ def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: R
     seed_everything(seed)
     train_rows = instances[instances["split"] == TRAIN_SPLIT]
     eval_rows = instances[instances["split"] == EVAL_SPLIT]
+    train_rows, dev_rows = split_dev(train_rows, config.dev_fraction, seed)
     encoder = make_encoder(config, sorted(set(train_rows["text"])))
     train = encode(train_rows, encoder, regions, config.max_length)
+    dev = encode(dev_rows, encoder, regions, config.max_length)
     valid = encode(eval_rows, encoder, regions, config.max_length)
     model = build_predictor(mode, encoder, num_values, regions.dim, config)
     pad = encoder.tokenizer.pad_token_id
     use_regions = regions if mode == "multimodal" else None
 
+    unk = encoder.tokenizer.unk_token_id
+
     def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
-        order = np.random.default_rng([seed, epoch]).permutation(len(train.targets))
-        return [train.batch(order[i:i + config.batch_size], pad, use_regions)
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(train.targets))
+        return [train.batch(order[i:i + config.batch_size], pad, use_regions, config.token_dropout, unk, rng)
                 for i in range(0, len(order), config.batch_size)]
 
     def loss_fn(m: nn.Module, b: dict[str, torch.Tensor]) -> torch.Tensor:
         return nn.functional.cross_entropy(_forward(m, b), b["y"])
 
+    def dev_accuracy(m: nn.Module) -> float:
+        pred, _ = predict(m, dev, pad, use_regions)
+        return float((pred == dev.targets).mean())
+
     result = fit(model, epoch_batches, loss_fn,
                  TrainConfig(epochs=config.epochs, lr=config.lr, warmup_fraction=config.warmup_fraction,
-                             seed=seed, weight_decay=0.01))
-    preds, probs = [], []
-    with torch.no_grad():
-        for i in range(0, len(valid.targets), 256):
-            idx = np.arange(i, min(i + 256, len(valid.targets)))
-            p = torch.softmax(_forward(model, valid.batch(idx, pad, use_regions)), dim=-1)
-            conf, arg = p.max(dim=-1)
-            preds.append(arg.numpy())
-            probs.append(conf.numpy())
-    pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+                             seed=seed, weight_decay=config.weight_decay,
+                             patience=config.patience if len(dev.targets) else None),
+                 evaluate=dev_accuracy if len(dev.targets) else None)
+    pred, prob = predict(model, valid, pad, use_regions)
     out = valid.frame[["cid", "sid", "slot", "value", "value_id", "start", "end"]].copy()
     out.insert(0, "seed", seed)
     out.insert(0, "mode", mode)
     out["predicted_id"] = pred
-    out["probability"] = np.concatenate(probs) if probs else np.zeros(0, np.float32)
+    out["probability"] = prob
     out["correct"] = pred == out["value_id"].to_numpy()
     if save_dir is not None:
         save_predictor(model, encoder, Path(save_dir))
     info = {"mode": mode, "seed": seed, "train_instances": int(len(train.targets)),
-            "validation_instances": int(len(valid.targets)), "epochs": result.epochs_run,
+            "dev_instances": int(len(dev.targets)), "validation_instances": int(len(valid.targets)),
+            "epochs": result.epochs_run, "best_epoch": result.best_epoch,
+            "dev_accuracy": round(result.best_score, 4) if result.best_score is not None else None,
             "final_train_loss": round(result.history[-1]["train_loss"], 4) if result.history else None,
             "instances_per_second": round(result.examples_per_second, 1),
             "validation_accuracy": round(float(out["correct"].mean()), 4) if len(out) else None,
             "seconds": round(time.perf_counter() - t0, 2)}
     return out, info
+
+
+def split_dev(train_rows: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out a seeded share of train *products* (all their instances) for early stopping."""
+    cids = np.asarray(sorted(set(train_rows["cid"])))
+    n_dev = int(round(len(cids) * fraction))
+    if n_dev == 0:
+        return train_rows, train_rows.iloc[:0]
+    dev_cids = set(np.random.default_rng([seed, 99]).choice(cids, size=n_dev, replace=False))
+    is_dev = train_rows["cid"].isin(dev_cids)
+    return train_rows[~is_dev], train_rows[is_dev]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: EncodedInstances, pad_id: int, regions: RegionTable | None,
+            batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Arg-max value id and its probability for every instance of ``data``."""
+    model.eval()
+    preds, probs = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+    for i in range(0, len(data.targets), batch_size):
+        idx = np.arange(i, min(i + batch_size, len(data.targets)))
+        p = torch.softmax(_forward(model, data.batch(idx, pad_id, regions)), dim=-1)
+        conf, arg = p.max(dim=-1)
+        preds.append(arg.numpy())
+        probs.append(conf.numpy())
+    return np.concatenate(preds), np.concatenate(probs)
 
 
 def save_predictor(model: nn.Module, encoder: TextEncoder, directory: Path) -> Path:
@@ -160,6 +213,7 @@ def save_predictor(model: nn.Module, encoder: TextEncoder, directory: Path) -> P
 def run_predictors(mode: str, instances: pd.DataFrame, regions: RegionTable, num_values: int,
                    config: PredictorConfig, save_root: Path | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """Every seed of one mode: validation predictions (all seeds) and per-seed info."""
+    regions = regions.standardized()
     frames, infos = [], []
     for seed in config.seeds:
         save_dir = save_root / f"seed-{seed}" if save_root is not None else None

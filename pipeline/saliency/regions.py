@@ -74,6 +74,17 @@ class RegionTable:
         where = {c: i for i, c in enumerate(self.cids)}
         return np.asarray([where[c] for c in cids], dtype=np.int64)
 
+    def standardized(self) -> "RegionTable":
+        """Every feature dimension at zero mean and unit variance over the table's real regions
+        (no labels involved). Grid, detector and precomputed features come at very different
+        scales; the fusion's projections start from the same footing this way."""
+        real = self.features[self.mask]
+        if len(real) == 0:
+            return self
+        mean, std = real.mean(axis=0), real.std(axis=0) + 1e-5
+        feats = np.where(self.mask[..., None], (self.features - mean) / std, 0.0).astype(np.float32)
+        return RegionTable(self.cids, feats, self.mask, self.config, self.stats)
+
     def save(self, path: Path | str) -> Path:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
