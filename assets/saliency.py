@@ -69,7 +69,6 @@ class MaskedValuePredictorConfig(dg.Config):
     fusion_dim: int = 64
     dropout: float = 0.1
     token_dropout: float = 0.1
-    region_dropout: float = 0.0
     epochs: int = 12
     batch_size: int = 128
     lr: float = 4e-3
