@@ -14,13 +14,13 @@ from assets.resources import MavpHome
 from assets.sources import mepave_image_records, mepave_records, source_assets, table_path
 from pipeline.io import write_json, write_parquet
 from pipeline.reporting import counts_markdown, markdown_table
-from pipeline.saliency.backbone import BackbonePretrainConfig
-from pipeline.saliency.predict import PredictorConfig
-from pipeline.saliency.regions import RegionConfig, RegionTable, region_features as extract_region_features
 from pipeline.saliency.report import saliency_chart, slot_markdown
 from pipeline.saliency.scoring import MEASURED, PartitionRule, decide, partition, slot_table
-from pipeline.saliency.stage import predictions, pretrained_backbone, saliency_instances
 from pipeline.schema import default_schema
+
+# The torch-side modules (torch, timm, transformers, torchvision: ~4 s to import) are imported
+# inside the assets that train or extract, so that every other step's subprocess, and the code
+# location itself, start fast.
 
 GROUP = "saliency"
 #: Torch steps use every core; the executor runs at most one step with this tag at a time.
@@ -77,7 +77,9 @@ class MaskedValuePredictorConfig(dg.Config):
     patience: int = 3
     seeds: list[int] = [0, 1, 2]
 
-    def predictor_config(self) -> PredictorConfig:
+    def predictor_config(self):
+        from pipeline.saliency.predict import PredictorConfig
+
         fields = self.model_dump()
         fields["seeds"] = tuple(fields["seeds"])
         return PredictorConfig(**fields)
@@ -95,6 +97,9 @@ class SlotPartitionConfig(dg.Config):
                       "frozen for grid region features.")
 def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
+    from pipeline.saliency.backbone import BackbonePretrainConfig
+    from pipeline.saliency.stage import pretrained_backbone
+
     tables = [pd.read_parquet(table_path(mavp_home, f"{kind}_records")) for kind in VISION_KINDS]
     weights, info = pretrained_backbone(tables, default_schema(), BackbonePretrainConfig(**config.model_dump()),
                                         mavp_home.path("models", "region_backbone"))
@@ -115,6 +120,8 @@ def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneCon
           description="Region features U (l x d_U) of every MEPAVE product image, cached by image hash.")
 def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
+    from pipeline.saliency.regions import RegionConfig, region_features as extract_region_features
+
     images = pd.read_parquet(table_path(mavp_home, "mepave_image_records"))
     weights = config.weights
     if config.kind == "grid" and weights is None:
@@ -144,6 +151,9 @@ def _predictor_asset(mode: str, description: str) -> dg.AssetsDefinition:
               description=description, op_tags=CPU_HEAVY)
     def _asset(context: dg.AssetExecutionContext, config: MaskedValuePredictorConfig,
                mavp_home: MavpHome) -> dg.MaterializeResult:
+        from pipeline.saliency.regions import RegionTable
+        from pipeline.saliency.stage import predictions, saliency_instances
+
         schema = default_schema()
         records = pd.read_parquet(table_path(mavp_home, "mepave_records"))
         regions = RegionTable.load(saliency_path(mavp_home, "region_features.npz"))
