@@ -41,6 +41,7 @@ class RegionBackboneConfig(dg.Config):
     batch_size: int = 64
     lr: float = 3e-3
     max_per_slot: Optional[int] = 400
+    pooling: str = "mean"
     seed: int = 0
 
 
@@ -69,7 +70,8 @@ class MaskedValuePredictorConfig(dg.Config):
     fusion_dim: int = 64
     dropout: float = 0.1
     token_dropout: float = 0.1
-    epochs: int = 12
+    region_dropout: float = 0.5
+    epochs: int = 24
     batch_size: int = 128
     lr: float = 4e-3
     weight_decay: float = 0.01

@@ -67,9 +67,13 @@ class MultimodalMaskedValuePredictor(nn.Module):
     """P^M: softmax over all values from the fused [MASK] and region representation."""
 
     def __init__(self, encoder: BertModel, region_dim: int, num_values: int, fusion_dim: int = 64,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, region_dropout: float = 0.0):
         super().__init__()
         self.encoder = encoder
+        # Each product has one fixed U. Without dropping feature entries while training, a
+        # small corpus lets the model learn products by heart through their image features
+        # (text-slot values included) instead of what the images show.
+        self.region_dropout = nn.Dropout(region_dropout)
         self.fusion = RegionFusion(encoder.config.hidden_size, region_dim, fusion_dim)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(fusion_dim, num_values)
@@ -77,5 +81,5 @@ class MultimodalMaskedValuePredictor(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask_index: torch.Tensor,
                 regions: torch.Tensor, region_mask: torch.Tensor | None = None) -> torch.Tensor:
         h = mask_representation(self.encoder, input_ids, attention_mask, mask_index)
-        fused, _ = self.fusion(h, regions, region_mask)
+        fused, _ = self.fusion(h, self.region_dropout(regions), region_mask)
         return self.classifier(self.dropout(fused))

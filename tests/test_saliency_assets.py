@@ -71,3 +71,33 @@ def test_default_sample_partition_matches_the_paper(tmp_path):
     flagged = table[table["basis"] != "measured"]
     assert set(flagged["basis"]) <= {"low support", "uncertain"}
     assert (table.loc[table["support"] < 5, "basis"] == "low support").all()
+
+
+def test_faster_rcnn_and_hub_style_encoder_through_the_assets(tmp_path):
+    """The paper-profile paths: detector weights from a local file, BERT from a local
+    save_pretrained directory passed where a hub name would go."""
+    from models.regions import save_faster_rcnn
+    from models.text import SmallBertConfig, build_char_encoder
+
+    home = tmp_path / "home"
+    weights = save_faster_rcnn(tmp_path / "frcnn.pth", num_classes=3)
+    encoder_dir = tmp_path / "bert"
+    build_char_encoder(["经典的红色连衣裙"], SmallBertConfig(hidden_size=16, num_attention_heads=2,
+                                                            intermediate_size=32)).save_pretrained(encoder_dir)
+    predictor = {**TINY_PREDICTOR, "encoder": str(encoder_dir), "seeds": [0]}
+    config = run_config()
+    config["ops"].update({
+        "sample_sources": {"config": {"seed": 2, "scale": 0.05}},
+        "region_features": {"config": {"kind": "faster_rcnn", "weights": str(weights), "top_l": 3,
+                                       "min_size": 96, "max_size": 128}},
+        "text_value_predictor": {"config": predictor},
+        "multimodal_value_predictor": {"config": predictor},
+    })
+    result = dg.materialize([*all_assets, *saliency_checks], resources={"mavp_home": MavpHome(home=str(home))},
+                            run_config=config)
+    assert result.success
+    meta = result.asset_materializations_for_node("region_features")[0].metadata
+    assert meta["regions_per_image"].value == 3 and meta["feature_dim"].value == 1024
+    assert meta["extractor"].value["kind"] == "faster_rcnn"
+    runs = json.loads((home / "saliency" / "multimodal_value_predictor.json").read_text())["runs"]
+    assert len(runs) == 1 and runs[0]["validation_instances"] > 0

@@ -44,6 +44,7 @@ class BackbonePretrainConfig:
     lr: float = 3e-3
     max_per_slot: int | None = 400      # examples per slot, to bound the cost on big sources
     holdout: float = 0.1
+    pooling: str = "mean"               # head over the grid: "mean" or "flatten" (keeps layout)
     seed: int = 0
 
 
@@ -104,16 +105,25 @@ class SlotClassifier(nn.Module):
     all (slot, value) targets. Keeping the layout (no global pooling) lets the head use where
     a detail is: the neckline at the top, sleeve ends at the sides, the toe at one end."""
 
-    def __init__(self, backbone: nn.Module, num_values: int, image_size: int, reduced: int = 32):
+    def __init__(self, backbone: nn.Module, num_values: int, image_size: int, reduced: int = 32,
+                 pooling: str = "flatten"):
         super().__init__()
         self.backbone = backbone
+        self.pooling = pooling
+        if pooling == "mean":
+            self.reduce = nn.Identity()
+            self.head = nn.Linear(backbone.out_channels, num_values)
+            return
         self.reduce = nn.Sequential(nn.Conv2d(backbone.out_channels, reduced, 1), nn.ReLU(inplace=True))
         with torch.no_grad():
             cells = backbone(torch.zeros(1, 3, image_size, image_size)).shape[-2:].numel()
         self.head = nn.Linear(reduced * cells, num_values)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.reduce(self.backbone(x)).flatten(1))
+        fmap = self.backbone(x)
+        if self.pooling == "mean":
+            return self.head(fmap.mean(dim=(2, 3)))
+        return self.head(self.reduce(fmap).flatten(1))
 
 
 def _masked_logits(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -147,7 +157,8 @@ def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: Backb
     pixels_t = torch.from_numpy(pixels)
 
     seed_everything(config.seed)
-    model = SlotClassifier(build_backbone(config.backbone), len(vocab), config.image_size)
+    model = SlotClassifier(build_backbone(config.backbone), len(vocab), config.image_size,
+                           pooling=config.pooling)
 
     def batch(idx: np.ndarray) -> dict[str, torch.Tensor]:
         idx_t = torch.as_tensor(idx)

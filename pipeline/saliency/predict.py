@@ -38,7 +38,8 @@ class PredictorConfig:
     fusion_dim: int = 64
     dropout: float = 0.1
     token_dropout: float = 0.1          # context tokens replaced by [UNK] while training
-    epochs: int = 12
+    region_dropout: float = 0.5         # region feature entries dropped while training
+    epochs: int = 24
     batch_size: int = 128
     lr: float = 4e-3
     warmup_fraction: float = 0.1
@@ -106,7 +107,8 @@ def build_predictor(mode: str, encoder: TextEncoder, num_values: int, region_dim
                     config: PredictorConfig) -> nn.Module:
     if mode == "text":
         return TextMaskedValuePredictor(encoder.model, num_values, config.dropout)
-    return MultimodalMaskedValuePredictor(encoder.model, region_dim, num_values, config.fusion_dim, config.dropout)
+    return MultimodalMaskedValuePredictor(encoder.model, region_dim, num_values, config.fusion_dim, config.dropout,
+                                          config.region_dropout)
 
 
 def _forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -177,17 +177,19 @@ TEXT_TEMPLATES: dict[str, tuple[str, ...]] = {
 #: Templates of text-slot clauses without a cue (12% of mentions).
 PLAIN_TEMPLATES = ("{v}的设计", "采用{v}", "{v}款")
 
-#: Templates of visual-slot clauses: the same context whatever the value.
+#: Templates of visual-slot clauses: the same context whatever the value, but naming what the
+#: value is about (领口, 袖子, 跟高, ...), as real descriptions do; otherwise "[MASK]的设计" could be
+#: any slot and not even a perfect view of the product would tell which value was masked.
 VISUAL_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "color": ("{v}的配色", "整体采用{v}", "经典的{v}"),
-    "neckline": ("搭配着{v}的设计", "经典的{v}", "{v}设计"),
-    "sleeve_length": ("{v}的设计", "经典的{v}款式", "采用{v}剪裁"),
-    "skirt_length": ("{v}的设计", "采用{v}长度", "{v}款式"),
-    "pant_length": ("{v}的设计", "采用{v}长度", "{v}款式"),
-    "toecap": ("{v}的设计", "采用{v}造型", "经典的{v}"),
-    "closure": ("{v}的设计", "采用{v}的方式", "经典的{v}"),
-    "heel_height": ("{v}的设计", "采用{v}造型", "经典的{v}"),
-    "upper_height": ("{v}的经典设计", "采用{v}造型", "{v}的设计"),
+    "color": ("{v}的配色", "整体采用{v}", "色调为{v}"),
+    "neckline": ("领口为{v}", "{v}的领口设计", "领型采用{v}"),
+    "sleeve_length": ("袖子为{v}", "{v}的袖长设计", "袖长采用{v}"),
+    "skirt_length": ("长度为{v}", "{v}的长度设计", "下摆落在{v}"),
+    "pant_length": ("长度为{v}", "{v}的长度设计", "腿部采用{v}"),
+    "toecap": ("头型为{v}", "{v}的头型设计", "前端采用{v}"),
+    "closure": ("穿脱方式为{v}", "采用{v}的穿脱方式", "{v}的开合设计"),
+    "heel_height": ("跟高为{v}", "{v}的跟部设计", "跟部采用{v}"),
+    "upper_height": ("帮面为{v}", "{v}的帮高设计", "帮高采用{v}"),
 }
 TWO_COLOR_TEMPLATES = ("{v}与{w}的搭配", "{v}和{w}两种色调", "{v}搭配{w}")
 
