@@ -103,7 +103,7 @@ class FasterRCNNRegions:
     @torch.no_grad()
     def extract(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         m = self.model
-        tensors = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1).float() / 255.0 for im in images]
+        tensors = [torch.tensor(im).permute(2, 0, 1).float() / 255.0 for im in images]
         batch, _ = m.transform(tensors)
         features = m.backbone(batch.tensors)
         proposals, _ = m.rpn(batch, features)
