@@ -70,8 +70,10 @@ class MaskedValuePredictorConfig(dg.Config):
     fusion_dim: int = 64
     dropout: float = 0.1
     token_dropout: float = 0.1
-    region_dropout: float = 0.5
-    epochs: int = 24
+    region_dropout: float = 0.0
+    text_warmup_epochs: int = 8
+    max_length: int = 20
+    epochs: int = 32
     batch_size: int = 128
     lr: float = 4e-3
     weight_decay: float = 0.01

@@ -34,12 +34,13 @@ class PredictorConfig:
     num_layers: int = 1
     num_heads: int = 4
     intermediate_size: int = 128
-    max_length: int = 64
+    max_length: int = 20                # tokens around the [MASK]: the clause it sits in
     fusion_dim: int = 64
     dropout: float = 0.1
     token_dropout: float = 0.1          # context tokens replaced by [UNK] while training
-    region_dropout: float = 0.5         # region feature entries dropped while training
-    epochs: int = 24
+    region_dropout: float = 0.0         # region feature entries dropped while training
+    text_warmup_epochs: int = 8         # first epochs of P^M see a constant region (text evidence first)
+    epochs: int = 32
     batch_size: int = 128
     lr: float = 4e-3
     warmup_fraction: float = 0.1
@@ -141,8 +142,13 @@ def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: R
     def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(train.targets))
-        return [train.batch(order[i:i + config.batch_size], pad, use_regions, config.token_dropout, unk, rng)
-                for i in range(0, len(order), config.batch_size)]
+        batches = [train.batch(order[i:i + config.batch_size], pad, use_regions, config.token_dropout, unk, rng)
+                   for i in range(0, len(order), config.batch_size)]
+        if use_regions is not None and epoch < config.text_warmup_epochs:
+            for b in batches:       # one constant region: the fusion passes text evidence only
+                b["regions"] = torch.ones_like(b["regions"][:, :1])
+                b["region_mask"] = torch.ones_like(b["region_mask"][:, :1])
+        return batches
 
     def loss_fn(m: nn.Module, b: dict[str, torch.Tensor]) -> torch.Tensor:
         return nn.functional.cross_entropy(_forward(m, b), b["y"])
