@@ -26,6 +26,8 @@ GROUP = "saliency"
 #: Torch steps use every core; the executor runs at most one step with this tag at a time.
 CPU_HEAVY = {"mavp/resource": "cpu-heavy"}
 VISION_KINDS = ("fashionai", "utzap50k", "ifashion", "crawl")
+#: P^M this many points below P^T over all validation instances means the fusion did not train.
+MAX_MULTIMODAL_GAP = 15.0
 
 
 def saliency_path(mavp_home: MavpHome, *parts: str):
@@ -241,9 +243,25 @@ def every_slot_decided(mavp_home: MavpHome) -> dg.AssetCheckResult:
                                                         "missing": sorted(slots - image - text)})
 
 
+@dg.asset_check(asset=slot_partition, name="multimodal_keeps_text_evidence", blocking=False,
+                description="Warns when P^M is far below P^T over all validation instances: eq. (3) gates "
+                            "the text through the image, and a fusion that failed to train makes every "
+                            "slot look text-dependent.")
+def multimodal_keeps_text_evidence(mavp_home: MavpHome) -> dg.AssetCheckResult:
+    accuracy = {}
+    for mode in ("text", "multimodal"):
+        info = json.loads(saliency_path(mavp_home, f"{mode}_value_predictor.json").read_text(encoding="utf-8"))
+        accuracy[mode] = float(pd.read_parquet(info["predictions"], columns=["correct"])["correct"].mean() * 100)
+    gap = accuracy["text"] - accuracy["multimodal"]
+    return dg.AssetCheckResult(passed=gap <= MAX_MULTIMODAL_GAP, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"a_T_all": round(accuracy["text"], 2),
+                                         "a_M_all": round(accuracy["multimodal"], 2),
+                                         "gap_pp": round(gap, 2), "max_gap_pp": MAX_MULTIMODAL_GAP})
+
+
 saliency_assets = [region_backbone, region_features, text_value_predictor, multimodal_value_predictor,
                    slot_partition]
-saliency_checks = [every_slot_decided]
+saliency_checks = [every_slot_decided, multimodal_keeps_text_evidence]
 
 
 def read_partition(mavp_home: MavpHome) -> dict[str, list[str]]:

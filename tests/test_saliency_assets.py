@@ -40,7 +40,9 @@ def test_slot_partition_materializes_and_reuses_work(tmp_path):
     assert meta["chart"].value.startswith("![saliency](data:image/png;base64,")
     table = pd.read_parquet(home / "saliency" / "slot_saliency.parquet")
     assert {"support", "a_T", "a_M", "dif", "decision", "basis", "paper"} <= set(table.columns)
-    assert all(c.passed for c in result.get_asset_check_evaluations())
+    evaluations = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert evaluations["every_slot_decided"].passed
+    assert "a_M_all" in evaluations["multimodal_keeps_text_evidence"].metadata
 
     again = dg.materialize([*all_assets, *saliency_checks], resources=resources, run_config=run_config())
     assert again.success
@@ -71,6 +73,9 @@ def test_default_sample_partition_matches_the_paper(tmp_path):
     flagged = table[table["basis"] != "measured"]
     assert set(flagged["basis"]) <= {"low support", "uncertain"}
     assert (table.loc[table["support"] < 5, "basis"] == "low support").all()
+    # the fusion trained: P^M keeps the text evidence (eq. (3) gates it through the image)
+    fusion = next(c for c in result.get_asset_check_evaluations() if c.check_name == "multimodal_keeps_text_evidence")
+    assert fusion.passed, fusion.metadata
 
 
 def test_faster_rcnn_and_hub_style_encoder_through_the_assets(tmp_path):
