@@ -5,15 +5,16 @@ slot partition that every later stage reads."""
 import base64
 import json
 from dataclasses import asdict
-from typing import Optional
 
 import dagster as dg
 import pandas as pd
 
+from assets.configs import run_config_class, to_settings
 from assets.resources import MavpHome
 from assets.sources import mepave_image_records, mepave_records, source_assets, table_path
 from pipeline.io import write_json, write_parquet
 from pipeline.reporting import counts_markdown, markdown_table
+from pipeline.saliency.config import BackbonePretrainConfig, PredictorConfig, RegionConfig
 from pipeline.saliency.report import saliency_chart, slot_markdown
 from pipeline.saliency.scoring import MEASURED, PartitionRule, decide, partition, slot_table
 from pipeline.schema import default_schema
@@ -34,68 +35,22 @@ def saliency_path(mavp_home: MavpHome, *parts: str):
     return mavp_home.path("saliency", *parts)
 
 
-class RegionBackboneConfig(dg.Config):
-    """Pretraining of the grid backbone on the labelled vision sources (grid features only)."""
-
-    backbone: str = "mavp_cnn"
-    image_size: int = 64
-    epochs: int = 12
-    batch_size: int = 64
-    lr: float = 3e-3
-    max_per_slot: Optional[int] = 400
-    pooling: str = "mean"
-    seed: int = 0
-
-
-class RegionFeaturesConfig(dg.Config):
-    """Which extractor gives U: ``grid`` (default), ``faster_rcnn`` or ``precomputed``."""
-
-    kind: str = "grid"
-    image_size: int = 64
-    detector: str = "fasterrcnn_resnet50_fpn"
-    top_l: int = 10
-    min_size: int = 800
-    max_size: int = 1333
-    weights: Optional[str] = None       # local weights file; grid default: the region_backbone output
-    precomputed_dir: Optional[str] = None
-    precomputed_array: str = "imgs.embeddedG.npy"
+RegionBackboneConfig = run_config_class(
+    "RegionBackboneConfig", BackbonePretrainConfig,
+    "Pretraining of the grid backbone on the labelled vision sources (grid features only).")
+RegionFeaturesConfig = run_config_class(
+    "RegionFeaturesConfig", RegionConfig,
+    "Which extractor gives U: grid (default), faster_rcnn or precomputed. For grid with no "
+    "weights, the region_backbone output is used, with its backbone and image size.")
+MaskedValuePredictorConfig = run_config_class(
+    "MaskedValuePredictorConfig", PredictorConfig,
+    "Shared by both predictors so that they differ only in the image input.")
 
 
-class MaskedValuePredictorConfig(dg.Config):
-    """Shared by both predictors so they differ only in the image input."""
-
-    encoder: Optional[str] = None       # hub name or save_pretrained dir; None: small char BERT
-    hidden_size: int = 64
-    num_layers: int = 1
-    num_heads: int = 4
-    intermediate_size: int = 128
-    fusion_dim: int = 64
-    dropout: float = 0.1
-    token_dropout: float = 0.1
-    region_dropout: float = 0.0
-    text_warmup_epochs: int = 8
-    max_length: int = 20
-    epochs: int = 32
-    batch_size: int = 128
-    lr: float = 4e-3
-    weight_decay: float = 0.01
-    dev_fraction: float = 0.0
-    patience: int = 3
-    seeds: list[int] = [0, 1, 2]
-
-    def predictor_config(self):
-        from pipeline.saliency.predict import PredictorConfig
-
-        fields = self.model_dump()
-        fields["seeds"] = tuple(fields["seeds"])
-        return PredictorConfig(**fields)
-
-
-class SlotPartitionConfig(dg.Config):
-    lam: float = 9.0
-    min_support: int = 5
-    z: float = 1.96
-    fallback: str = "reference"
+SlotPartitionConfig = run_config_class(
+    "SlotPartitionConfig", PartitionRule,
+    "lam: the paper's lambda in percentage points; slots with fewer than min_support validation "
+    "instances, or whose dif +- z*SE interval contains lam, take the fallback decision.")
 
 
 @dg.asset(group_name=GROUP, deps=[a for a in source_assets if a.key.path[-1] != "mepave_records"], op_tags=CPU_HEAVY,
@@ -103,11 +58,10 @@ class SlotPartitionConfig(dg.Config):
                       "frozen for grid region features.")
 def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
-    from pipeline.saliency.backbone import BackbonePretrainConfig
     from pipeline.saliency.stage import pretrained_backbone
 
     tables = [pd.read_parquet(table_path(mavp_home, f"{kind}_records")) for kind in VISION_KINDS]
-    weights, info = pretrained_backbone(tables, default_schema(), BackbonePretrainConfig(**config.model_dump()),
+    weights, info = pretrained_backbone(tables, default_schema(), to_settings(config, BackbonePretrainConfig),
                                         mavp_home.path("models", "region_backbone"))
     write_json({"weights": str(weights), **info}, saliency_path(mavp_home, "region_backbone.json"))
     context.log.info(("reused" if info["reused"] else "trained") + f" backbone {weights}")
@@ -126,16 +80,15 @@ def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneCon
           description="Region features U (l x d_U) of every MEPAVE product image, cached by image hash.")
 def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
-    from pipeline.saliency.regions import RegionConfig, region_features as extract_region_features
+    from pipeline.saliency.regions import region_features as extract_region_features
 
     images = pd.read_parquet(table_path(mavp_home, "mepave_image_records"))
-    weights = config.weights
-    if config.kind == "grid" and weights is None:
-        weights = json.loads(saliency_path(mavp_home, "region_backbone.json").read_text(encoding="utf-8"))["weights"]
-    region_config = RegionConfig(kind=config.kind, image_size=config.image_size, detector=config.detector,
-                                 top_l=config.top_l, min_size=config.min_size, max_size=config.max_size,
-                                 weights=weights, precomputed_dir=config.precomputed_dir,
-                                 precomputed_array=config.precomputed_array)
+    overrides = {}
+    if config.kind == "grid" and config.weights is None:
+        trained = json.loads(saliency_path(mavp_home, "region_backbone.json").read_text(encoding="utf-8"))
+        overrides = {"weights": trained["weights"], "backbone": trained["config"]["backbone"],
+                     "image_size": trained["config"]["image_size"]}
+    region_config = to_settings(config, RegionConfig, **overrides)
     table, rejects = extract_region_features(images, region_config, mavp_home.path("cache", "regions"))
     path = table.save(saliency_path(mavp_home, "region_features.npz"))
     rejects_path = write_parquet(rejects, mavp_home.path("rejects", "region_features.parquet"))
@@ -165,7 +118,7 @@ def _predictor_asset(mode: str, description: str) -> dg.AssetsDefinition:
         regions = RegionTable.load(saliency_path(mavp_home, "region_features.npz"))
         instances, full = saliency_instances(records, regions, schema)
         write_parquet(full.rejects, mavp_home.path("rejects", "saliency_instances.parquet"))
-        preds, info = predictions(mode, instances, regions, schema, config.predictor_config(),
+        preds, info = predictions(mode, instances, regions, schema, to_settings(config, PredictorConfig),
                                   mavp_home.path("models", "saliency"))
         write_json({"predictions": f"{info['dir']}/predictions.parquet", **info},
                    saliency_path(mavp_home, f"{mode}_value_predictor.json"))
@@ -201,7 +154,7 @@ def _png_markdown(path) -> str:
 def slot_partition(context: dg.AssetExecutionContext, config: SlotPartitionConfig,
                    mavp_home: MavpHome) -> dg.MaterializeResult:
     schema = default_schema()
-    rule = PartitionRule(lam=config.lam, min_support=config.min_support, z=config.z, fallback=config.fallback)
+    rule = to_settings(config, PartitionRule)
     frames = []
     for mode in ("text", "multimodal"):
         info = json.loads(saliency_path(mavp_home, f"{mode}_value_predictor.json").read_text(encoding="utf-8"))

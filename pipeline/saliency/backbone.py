@@ -29,23 +29,11 @@ from models.training import TrainConfig, fit, seed_everything
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.io import atomic_path, file_sha256
 from pipeline.records import RejectCollector
+from pipeline.saliency.config import BackbonePretrainConfig
 from pipeline.schema import Schema
 from pipeline.saliency.instances import ValueVocabulary
 
 SOURCE = "grid_backbone"
-
-
-@dataclass(frozen=True)
-class BackbonePretrainConfig:
-    backbone: str = "mavp_cnn"
-    image_size: int = 64
-    epochs: int = 12
-    batch_size: int = 64
-    lr: float = 3e-3
-    max_per_slot: int | None = 400      # examples per slot, to bound the cost on big sources
-    holdout: float = 0.1
-    pooling: str = "mean"               # head over the grid: "mean" or "flatten" (keeps layout)
-    seed: int = 0
 
 
 def pretraining_examples(tables: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:

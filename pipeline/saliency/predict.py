@@ -21,33 +21,11 @@ from models.masked_value import MultimodalMaskedValuePredictor, TextMaskedValueP
 from models.text import (SmallBertConfig, TextEncoder, build_char_encoder, collate_masked, load_text_encoder,
                          masked_token_ids)
 from models.training import TrainConfig, fit, seed_everything
+from pipeline.saliency.config import PredictorConfig
 from pipeline.saliency.regions import RegionTable
 
 MODES = ("text", "multimodal")
 TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
-
-
-@dataclass(frozen=True)
-class PredictorConfig:
-    encoder: str | None = None          # hub name or save_pretrained dir; None: small char BERT
-    hidden_size: int = 64
-    num_layers: int = 1
-    num_heads: int = 4
-    intermediate_size: int = 128
-    max_length: int = 20                # tokens around the [MASK]: the clause it sits in
-    fusion_dim: int = 64
-    dropout: float = 0.1
-    token_dropout: float = 0.1          # context tokens replaced by [UNK] while training
-    region_dropout: float = 0.0         # region feature entries dropped while training
-    text_warmup_epochs: int = 8         # first epochs of P^M see a constant region (text evidence first)
-    epochs: int = 32
-    batch_size: int = 128
-    lr: float = 4e-3
-    warmup_fraction: float = 0.1
-    weight_decay: float = 0.01
-    dev_fraction: float = 0.0           # train products held out for early stopping (0: off)
-    patience: int = 3
-    seeds: tuple[int, ...] = (0, 1, 2)
 
 
 @dataclass

@@ -26,33 +26,10 @@ from models.regions import FasterRCNNRegions, GridRegions, RegionExtractor
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.io import atomic_path, file_sha256
 from pipeline.records import RejectCollector
+from pipeline.saliency.config import RegionConfig
 from pipeline.sources.features import read_features
 
 SOURCE = "region_features"
-KINDS = ("grid", "faster_rcnn", "precomputed")
-
-
-@dataclass(frozen=True)
-class RegionConfig:
-    kind: str = "grid"
-    # grid
-    backbone: str = "mavp_cnn"
-    image_size: int = 64
-    # faster_rcnn
-    detector: str = "fasterrcnn_resnet50_fpn"
-    top_l: int = 10
-    min_size: int = 800
-    max_size: int = 1333
-    # weights of the backbone or detector: a local state-dict file (None: random init)
-    weights: str | None = None
-    # precomputed
-    precomputed_dir: str | None = None
-    precomputed_array: str = "imgs.embeddedG.npy"
-    batch_size: int = 32
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"region feature kind {self.kind!r}: expected one of {KINDS}")
 
 
 @dataclass
