@@ -7,7 +7,10 @@ import posixpath
 from collections import Counter
 from typing import Any
 
+import pandas as pd
+
 from pipeline.images import MISSING, ImageCheck, check_images as _check_images
+from pipeline.records import ReadResult, RejectCollector
 from pipeline.schema import Schema, ValueMapEntry
 
 # Column -> dtype of the valid table; text columns are pandas "string" (missing = pd.NA).
@@ -76,3 +79,11 @@ def run_image_checks(paths: list[str], check_images: bool,
         stats["image_modes"] = dict(sorted(Counter(c.mode for c in checks.values() if c.ok).items()))
         stats["images_needing_conversion"] = sum(c.needs_conversion for c in checks.values())
     return checks
+
+
+def read_result(source: str, rows: list[dict], columns: list[str], dtypes: dict, rejects: RejectCollector,
+                stats: dict[str, Any]) -> ReadResult:
+    """The reader's result: the valid table in its dtypes, its rejects, and ``valid_rows``."""
+    valid = pd.DataFrame(rows, columns=columns).astype(dtypes)
+    stats["valid_rows"] = len(valid)
+    return ReadResult(source, valid, rejects.frame(), stats)

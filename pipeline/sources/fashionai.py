@@ -28,7 +28,7 @@ import pandas as pd
 from pipeline.records import ReadResult, RejectCollector
 from pipeline.schema import Schema, default_schema
 from pipeline.sources.common import (  # noqa: F401 (BASE_COLUMNS re-exported)
-    BASE_COLUMNS, BASE_DTYPES, map_labels, relative_path, run_image_checks, task_slots,
+    BASE_COLUMNS, BASE_DTYPES, map_labels, read_result, relative_path, run_image_checks, task_slots,
 )
 
 SOURCE = "fashionai"
@@ -108,9 +108,7 @@ def read_fashionai(
     }
 
     def done(rows: list[dict]) -> ReadResult:
-        valid = pd.DataFrame(rows, columns=COLUMNS).astype(DTYPES)
-        stats["valid_rows"] = len(valid)
-        return ReadResult(SOURCE, valid, rejects.frame(), stats)
+        return read_result(SOURCE, rows, COLUMNS, DTYPES, rejects, stats)
 
     if not root.is_dir():
         rejects.add(root, "", ROOT_MISSING, "FashionAI root folder does not exist")

@@ -31,7 +31,7 @@ from pipeline.images import MISSING
 from pipeline.records import ReadResult, RejectCollector
 from pipeline.schema import Schema, default_schema
 from pipeline.sources.common import (  # noqa: F401 (BASE_COLUMNS re-exported)
-    BASE_COLUMNS, BASE_DTYPES, map_labels, run_image_checks, task_slots,
+    BASE_COLUMNS, BASE_DTYPES, map_labels, read_result, run_image_checks, task_slots,
 )
 
 SOURCE = "utzap50k"
@@ -137,9 +137,7 @@ def read_utzap50k(
     }
 
     def done(rows: list[dict]) -> ReadResult:
-        valid = pd.DataFrame(rows, columns=COLUMNS).astype(DTYPES)
-        stats["valid_rows"] = len(valid)
-        return ReadResult(SOURCE, valid, rejects.frame(), stats)
+        return read_result(SOURCE, rows, COLUMNS, DTYPES, rejects, stats)
 
     if not root.is_dir():
         rejects.add(root, "", ROOT_MISSING, "UT-ZAP50K root folder does not exist")
