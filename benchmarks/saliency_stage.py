@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from assets.definitions import all_assets
@@ -85,7 +84,6 @@ def main() -> None:
         table, _ = read_precomputed(RegionConfig(kind="precomputed", precomputed_dir=str(shared)), ids)
         print(f"precomputed (real MEPAVE {table.features.shape}), per image: "
               f"{1000 * (time.perf_counter() - t0) / len(ids):8.3f} ms")
-    print("numpy", np.__version__)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ the loss is a softmax over that slot's values only.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -27,7 +25,7 @@ from torch import nn
 from models.backbones import build_backbone, normalize_pixels, resize_square
 from models.training import TrainConfig, fit, seed_everything
 from pipeline.images import ImageRejected, load_rgb
-from pipeline.io import atomic_path, file_sha256
+from pipeline.io import atomic_path, content_key, file_sha256
 from pipeline.records import RejectCollector
 from pipeline.saliency.config import BackbonePretrainConfig
 from pipeline.schema import Schema
@@ -61,14 +59,13 @@ def select_examples(examples: pd.DataFrame, config: BackbonePretrainConfig) -> p
 
 
 def training_key(examples: pd.DataFrame, config: BackbonePretrainConfig) -> str:
-    """Hash of the selected images' contents, their labels and the config."""
-    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    """Key of the selected images' contents, their labels and the config."""
     paths = sorted(set(examples["image_path"]))
     with ThreadPoolExecutor(4) as pool:
         digests = dict(zip(paths, pool.map(file_sha256, paths)))
-    for rec in examples.itertuples(index=False):
-        h.update(f"{digests[rec.image_path]}\t{rec.slot}\t{rec.value_id}\n".encode())
-    return h.hexdigest()[:16]
+    labelled = pd.DataFrame({"image": examples["image_path"].map(digests).to_numpy(),
+                             "slot": examples["slot"].to_numpy(), "value_id": examples["value_id"].to_numpy()})
+    return content_key(asdict(config), labelled)
 
 
 def load_pixels(paths: Sequence[str], size: int, workers: int = 4) -> tuple[np.ndarray, list[int], RejectCollector]:

@@ -10,7 +10,6 @@ any change of image, weights or settings misses the cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ import pandas as pd
 from models.backbones import build_backbone, load_weights
 from models.regions import FasterRCNNRegions, GridRegions, RegionExtractor
 from pipeline.images import ImageRejected, load_rgb
-from pipeline.io import atomic_path, file_sha256
+from pipeline.io import atomic_path, content_key, file_sha256
 from pipeline.records import RejectCollector
 from pipeline.saliency.config import RegionConfig
 from pipeline.sources.features import read_features
@@ -76,10 +75,6 @@ class RegionTable:
                        json.loads(str(z["config"])), json.loads(str(z["stats"])))
 
 
-def config_key(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def build_extractor(config: RegionConfig) -> RegionExtractor:
     weights_id = file_sha256(config.weights)[:16] if config.weights else "random"
     if config.kind == "grid":
@@ -121,7 +116,7 @@ def extract_cached(images: pd.DataFrame, extractor: RegionExtractor, cache_dir: 
     Returns the table and rejects (an image that fails to load now is rejected, not fatal).
     """
     rejects = RejectCollector(SOURCE)
-    key = config_key(extractor.config())
+    key = content_key(extractor.config())
     folder = Path(cache_dir) / key
     paths = images["image_path"].tolist()
     with ThreadPoolExecutor(workers) as pool:

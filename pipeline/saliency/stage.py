@@ -4,7 +4,6 @@ benchmark. Each step writes under a folder named by a hash of everything it depe
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline.io import write_json, write_parquet
+from pipeline.io import content_key, write_json, write_parquet
 from pipeline.records import ReadResult
 from pipeline.saliency.backbone import (BackbonePretrainConfig, pretrain_grid_backbone, pretraining_examples,
                                         select_examples, training_key)
@@ -21,18 +20,6 @@ from pipeline.saliency.instances import ValueVocabulary, masked_instances
 from pipeline.saliency.predict import PredictorConfig, run_predictors
 from pipeline.saliency.regions import RegionTable
 from pipeline.schema import Schema
-
-
-def _hash(*parts: object) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        if isinstance(p, pd.DataFrame):
-            h.update(pd.util.hash_pandas_object(p, index=False).to_numpy().tobytes())
-        elif isinstance(p, np.ndarray):
-            h.update(np.ascontiguousarray(p).tobytes())
-        else:
-            h.update(json.dumps(p, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
 
 
 def pretrained_backbone(vision_tables: Sequence[pd.DataFrame], schema: Schema, config: BackbonePretrainConfig,
@@ -67,7 +54,7 @@ def predictions(mode: str, instances: pd.DataFrame, regions: RegionTable, schema
     """Validation predictions of every seed of one predictor, trained only when missing."""
     num_values = len(ValueVocabulary.from_schema(schema))
     region_part = (regions.features, regions.mask, np.asarray(regions.cids)) if mode == "multimodal" else ()
-    key = _hash(mode, asdict(config), num_values,
+    key = content_key(mode, asdict(config), num_values,
                 instances[["cid", "sid", "split", "slot", "value_id", "text", "start", "end"]], *region_part)
     folder = out_root / mode / key
     table, info_path = folder / "predictions.parquet", folder / "runs.json"
