@@ -35,14 +35,6 @@ class TextEncoder:
     tokenizer: PreTrainedTokenizerBase
     model: BertModel
 
-    @property
-    def hidden_size(self) -> int:
-        return self.model.config.hidden_size
-
-    @property
-    def max_length(self) -> int:
-        return self.model.config.max_position_embeddings
-
     def save_pretrained(self, directory: Path | str) -> None:
         self.tokenizer.save_pretrained(directory)
         self.model.save_pretrained(directory)

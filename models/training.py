@@ -16,7 +16,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sized
+from typing import Callable, Iterable, Mapping, Sequence, Sized
 
 import numpy as np
 import torch
@@ -48,6 +48,22 @@ class TrainResult:
     seconds: float = 0.0
     examples_per_second: float = 0.0
     resumed_from: int | None = None
+
+
+class Batches(Sequence):
+    """An epoch's batches, built one at a time when read: ``make(indices)`` for each chunk of
+    ``order``. Its length is known without building anything, so an epoch's tensors are never
+    all in memory at once and asking for the step count costs nothing."""
+
+    def __init__(self, order: np.ndarray, batch_size: int, make: Callable[[np.ndarray], Batch]):
+        self.chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        self.make = make
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, i: int) -> Batch:
+        return self.make(self.chunks[i])
 
 
 def seed_everything(seed: int) -> None:

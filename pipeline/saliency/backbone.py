@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from models.backbones import build_backbone, normalize_pixels, resize_square
-from models.training import TrainConfig, fit, seed_everything
+from models.training import Batches, TrainConfig, fit, seed_everything
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.io import atomic_path, content_key, file_sha256
 from pipeline.records import RejectCollector
@@ -149,9 +149,8 @@ def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: Backb
         idx_t = torch.as_tensor(idx)
         return {"x": normalize_pixels(pixels_t[image_row[idx_t]]), "y": targets[idx_t], "allowed": allowed_by_slot[slot_ids[idx_t]]}
 
-    def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
-        perm = np.random.default_rng([config.seed, epoch]).permutation(train)
-        return [batch(perm[i:i + config.batch_size]) for i in range(0, len(perm), config.batch_size)]
+    def epoch_batches(epoch: int) -> Batches:
+        return Batches(np.random.default_rng([config.seed, epoch]).permutation(train), config.batch_size, batch)
 
     def loss_fn(m: nn.Module, b: dict[str, torch.Tensor]) -> torch.Tensor:
         x = b["x"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from pipeline.records import ReadResult, RejectCollector
@@ -39,9 +38,6 @@ class ValueVocabulary:
 
     def index(self) -> dict[tuple[str, str], int]:
         return {(s, v): i for i, (s, v) in enumerate(zip(self.slots, self.values))}
-
-    def slot_array(self) -> np.ndarray:
-        return np.asarray(self.slots, dtype=object)
 
 
 def masked_instances(records: pd.DataFrame, schema: Schema) -> ReadResult:

@@ -20,7 +20,7 @@ from torch import nn
 from models.masked_value import MultimodalMaskedValuePredictor, TextMaskedValuePredictor
 from models.text import (SmallBertConfig, TextEncoder, build_char_encoder, collate_masked, load_text_encoder,
                          masked_token_ids)
-from models.training import TrainConfig, fit, seed_everything
+from models.training import Batches, TrainConfig, fit, seed_everything
 from pipeline.saliency.config import PredictorConfig
 from pipeline.saliency.regions import RegionTable
 
@@ -117,16 +117,17 @@ def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: R
 
     unk = encoder.tokenizer.unk_token_id
 
-    def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
+    def epoch_batches(epoch: int) -> Batches:
         rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(train.targets))
-        batches = [train.batch(order[i:i + config.batch_size], pad, use_regions, config.token_dropout, unk, rng)
-                   for i in range(0, len(order), config.batch_size)]
-        if use_regions is not None and epoch < config.text_warmup_epochs:
-            for b in batches:       # one constant region: the fusion passes text evidence only
+        warmup = use_regions is not None and epoch < config.text_warmup_epochs
+
+        def make(idx: np.ndarray) -> dict[str, torch.Tensor]:
+            b = train.batch(idx, pad, use_regions, config.token_dropout, unk, rng)
+            if warmup:          # one constant region: the fusion passes text evidence only
                 b["regions"] = torch.ones_like(b["regions"][:, :1])
                 b["region_mask"] = torch.ones_like(b["region_mask"][:, :1])
-        return batches
+            return b
+        return Batches(rng.permutation(len(train.targets)), config.batch_size, make)
 
     def loss_fn(m: nn.Module, b: dict[str, torch.Tensor]) -> torch.Tensor:
         return nn.functional.cross_entropy(_forward(m, b), b["y"])
