@@ -5,9 +5,12 @@ import dagster as dg
 
 from assets.resources import MavpHome
 from assets.saliency import saliency_assets, saliency_checks
-from assets.sources import mepave_image_records, sample_sources, source_assets, source_checks
+from assets.distant import distant_assets, distant_checks
+from assets.mavp import full_rebuild, mavp_assets, mavp_checks, source_change_sensor, weekly_rebuild
+from assets.sources import ifashion_images, mepave_image_records, sample_sources, source_assets, source_checks
 
-all_assets = [sample_sources, *source_assets, mepave_image_records, *saliency_assets]
+all_assets = [sample_sources, ifashion_images, *source_assets, mepave_image_records, *saliency_assets, *distant_assets,
+              *mavp_assets]
 
 build_all = dg.define_asset_job("build_all", selection=dg.AssetSelection.all(),
                                 description="Materialize every asset on the configured profile.")
@@ -19,8 +22,10 @@ executor = dg.multiprocess_executor.configured(
 
 defs = dg.Definitions(
     assets=all_assets,
-    asset_checks=[*source_checks, *saliency_checks],
-    jobs=[build_all],
+    asset_checks=[*source_checks, *saliency_checks, *distant_checks, *mavp_checks],
+    jobs=[build_all, full_rebuild],
+    schedules=[weekly_rebuild],
+    sensors=[source_change_sensor],
     executor=executor,
     resources={"mavp_home": MavpHome()},
 )

@@ -94,7 +94,7 @@ def warmup_cosine(total_steps: int, warmup_fraction: float) -> Callable[[int], f
     return factor
 
 
-def _atomic_save(obj: object, path: Path) -> None:
+def atomic_save(obj: object, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -191,7 +191,7 @@ def fit(model: nn.Module,
         result.history.append(record)
         result.epochs_run = epoch + 1
         if ckpt_dir is not None:
-            _atomic_save({"epoch": epoch, "config": asdict(config), "model": model.state_dict(),
+            atomic_save({"epoch": epoch, "config": asdict(config), "model": model.state_dict(),
                           "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                           "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
                           "best_model": best_state, "result": asdict(result)}, ckpt_dir / LAST_CHECKPOINT)

@@ -5,11 +5,14 @@ import json
 import dagster as dg
 import pandas as pd
 
-from assets.definitions import all_assets, defs
+from assets.definitions import defs
+from assets.saliency import saliency_assets
+from assets.sources import ifashion_images, mepave_image_records, sample_sources, source_assets
 from assets.resources import MavpHome
 from assets.saliency import read_partition, saliency_checks
 from pipeline.schema import default_schema
 
+SALIENCY_GRAPH = [sample_sources, ifashion_images, *source_assets, mepave_image_records, *saliency_assets]
 TINY_PREDICTOR = {"epochs": 1, "seeds": [0, 1], "hidden_size": 16, "num_heads": 2, "intermediate_size": 32,
                   "fusion_dim": 8}
 
@@ -28,7 +31,7 @@ def run_config(epochs_backbone=1):
 def test_slot_partition_materializes_and_reuses_work(tmp_path):
     home = tmp_path / "home"
     resources = {"mavp_home": MavpHome(home=str(home))}
-    result = dg.materialize([*all_assets, *saliency_checks], resources=resources, run_config=run_config())
+    result = dg.materialize([*SALIENCY_GRAPH, *saliency_checks], resources=resources, run_config=run_config())
     assert result.success
     slots = set(default_schema().slot_keys)
     parts = read_partition(MavpHome(home=str(home)))
@@ -44,7 +47,7 @@ def test_slot_partition_materializes_and_reuses_work(tmp_path):
     assert evaluations["every_slot_decided"].passed
     assert "a_M_all" in evaluations["multimodal_keeps_text_evidence"].metadata
 
-    again = dg.materialize([*all_assets, *saliency_checks], resources=resources, run_config=run_config())
+    again = dg.materialize([*SALIENCY_GRAPH, *saliency_checks], resources=resources, run_config=run_config())
     assert again.success
     features = again.asset_materializations_for_node("region_features")[0].metadata["cache"].value
     assert features["extracted"] == 0 and features["cache_hits"] == features["images"]
@@ -63,7 +66,7 @@ def test_default_sample_partition_matches_the_paper(tmp_path):
     partition, and no slot decided by measurement contradicts it; slots the measurement cannot
     decide (too little support, or an interval around dif that contains lambda) are flagged."""
     home = tmp_path / "home"
-    result = dg.materialize([*all_assets, *saliency_checks], resources={"mavp_home": MavpHome(home=str(home))})
+    result = dg.materialize([*SALIENCY_GRAPH, *saliency_checks], resources={"mavp_home": MavpHome(home=str(home))})
     assert result.success
     table = pd.read_parquet(home / "saliency" / "slot_saliency.parquet")
     paper = default_schema().paper_partition()
@@ -98,7 +101,7 @@ def test_faster_rcnn_and_hub_style_encoder_through_the_assets(tmp_path):
         "text_value_predictor": {"config": predictor},
         "multimodal_value_predictor": {"config": predictor},
     })
-    result = dg.materialize([*all_assets, *saliency_checks], resources={"mavp_home": MavpHome(home=str(home))},
+    result = dg.materialize([*SALIENCY_GRAPH, *saliency_checks], resources={"mavp_home": MavpHome(home=str(home))},
                             run_config=config)
     assert result.success
     meta = result.asset_materializations_for_node("region_features")[0].metadata

@@ -1,0 +1,91 @@
+"""A vision source's images, labels per task and seeded 8:1:1 split, ready for training.
+
+The source tables (one row per image and task, from ``pipeline.sources``) become one row per
+image with, for every task, a multi-hot target over the task's classes (the source's own label
+names, as the paper's Tables I-IV report them) and whether the image carries a label for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline.pixels import decode_images
+from pipeline.splits import SPLITS, split_811
+
+ROW_MODES = ("single", "all", "multi_only")
+
+
+@dataclass
+class TaskLabels:
+    classes: tuple[str, ...]
+    targets: np.ndarray          # (N, C) float32 multi-hot
+    counts: np.ndarray           # (N,) labels per image (0: not labelled for this task)
+
+    @property
+    def multi_label(self) -> bool:
+        return bool((self.counts > 1).any())
+
+    def rows(self, mode: str) -> np.ndarray:
+        """Images a strategy uses: exactly one label, any label, or several labels."""
+        if mode == "single":
+            return self.counts == 1
+        if mode == "all":
+            return self.counts >= 1
+        if mode == "multi_only":
+            return self.counts > 1
+        raise ValueError(f"row mode {mode!r}: expected one of {ROW_MODES}")
+
+
+@dataclass
+class SourceImages:
+    source: str
+    image_ids: list[str]
+    paths: list[str]
+    split: np.ndarray            # (N,) of SPLITS
+    pixels: np.ndarray           # (N, S, S, 3) uint8, memory-mapped from the cache
+    tasks: dict[str, TaskLabels]
+    rejects: pd.DataFrame
+    pixels_key: str
+
+    def in_split(self, name: str) -> np.ndarray:
+        return self.split == name
+
+    def summary(self) -> dict:
+        return {"images": len(self.image_ids), "rejected_images": int(len(self.rejects)),
+                "by_split": {s: int(self.in_split(s).sum()) for s in SPLITS}}
+
+
+def load_source_images(table: pd.DataFrame, tasks: Sequence[str], image_size: int, split_seed: int,
+                       cache_dir: Path | str | None, workers: int = 2) -> SourceImages:
+    """Images of ``table`` labelled for any of ``tasks``, decoded once at ``image_size``.
+
+    An image that cannot be decoded goes to rejects with its reason; a task absent from the
+    table is kept with no classes (its strategy then trains nothing and says so).
+    """
+    source = str(table["source"].iloc[0]) if len(table) else "unknown"
+    rows = table[table["task"].isin(tasks)]
+    images = rows.drop_duplicates("image_id").sort_values("image_id")
+    decoded = decode_images(images["image_path"].tolist(), image_size, cache_dir, workers, source=source)
+    kept = images.iloc[decoded.kept]
+    image_ids = kept["image_id"].astype(str).tolist()
+    index = {image_id: i for i, image_id in enumerate(image_ids)}
+    task_labels = {}
+    for task in tasks:
+        labelled = rows[(rows["task"] == task) & rows["image_id"].isin(index)]
+        classes = tuple(sorted({label for labels in labelled["labels"] for label in labels}))
+        col = {c: j for j, c in enumerate(classes)}
+        targets = np.zeros((len(image_ids), len(classes)), np.float32)
+        for image_id, labels in zip(labelled["image_id"], labelled["labels"]):
+            for label in labels:
+                targets[index[image_id], col[label]] = 1.0
+        task_labels[task] = TaskLabels(classes, targets, targets.sum(axis=1).astype(np.int64))
+    rejects = decoded.rejects
+    if len(rejects):
+        rejects = rejects.assign(record=rejects["location"].map(dict(zip(images["image_path"], images["image_id"]))))
+    return SourceImages(source, image_ids, kept["image_path"].tolist(), split_811(image_ids, split_seed),
+                        decoded.pixels, task_labels, rejects.astype("string"), decoded.key)

@@ -1,0 +1,200 @@
+"""Train one attribute classifier on a source's images and score it per task.
+
+Batches index the decoded pixel array (no per-image work in the loop); the training images are
+mirrored half of the time. Early stopping watches the mean validation accuracy over the
+model's tasks; the test split is only read once, after training.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.attributes import (AttributeClassifier, BackboneSpec, TaskHead, build_attribute_classifier,
+                               multitask_loss, probabilities, save_classifier, top1_hits)
+from models.backbones import normalize_pixels
+from models.training import Batches, TrainConfig, fit, resolve_device
+from pipeline.distant.config import ClassifierConfig
+from pipeline.distant.data import SourceImages
+
+MODEL_FILE = "model.pt"
+
+
+@dataclass
+class TrainedClassifier:
+    name: str
+    strategy: str
+    tasks: list[str]
+    path: str
+    row_modes: dict[str, str]
+    train_images: int
+    validation_accuracy: dict[str, float]
+    test_accuracy: dict[str, float]
+    test_value_accuracy: dict[str, float]
+    test_images: dict[str, int]
+    epochs: int
+    seconds: float
+    train_images_per_second: float
+    inference_images_per_second: float
+    history: list[dict] = field(default_factory=list)
+
+
+def backbone_spec(config: ClassifierConfig) -> BackboneSpec:
+    kwargs: tuple = ()
+    if config.custom_arch:
+        kwargs = (("img_size", config.image_size), ("patch_size", config.patch_size),
+                  ("window_size", config.window_size), ("embed_dim", config.embed_dim),
+                  ("depths", tuple(config.depths)), ("num_heads", tuple(config.num_heads)),
+                  ("drop_path_rate", config.drop_path_rate))
+    return BackboneSpec(config.backbone, kwargs, config.drop_rate, config.stem)
+
+
+def augment(x: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Mirror half the batch and shift each image by up to ``max_shift`` pixels (edge pixels
+    repeat). From-scratch transformers on a few hundred images per task memorise positions
+    without it; neither changes a garment's lengths, neckline or colour."""
+    flip = torch.rand(len(x), device=x.device) < 0.5
+    x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+    if max_shift <= 0:
+        return x
+    n, _, h, w = x.shape
+    padded = nn.functional.pad(x, (max_shift,) * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n), device=x.device)
+    rows = (torch.arange(h, device=x.device).view(1, h) + dy.view(n, 1))          # (n, h)
+    cols = (torch.arange(w, device=x.device).view(1, w) + dx.view(n, 1))          # (n, w)
+    index = torch.arange(n, device=x.device).view(n, 1, 1)
+    return padded.permute(0, 2, 3, 1)[index, rows.view(n, h, 1), cols.view(n, 1, w)].permute(0, 3, 1, 2)
+
+
+def predict_probabilities(model: AttributeClassifier, pixels: np.ndarray, rows: np.ndarray | None = None,
+                          batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Class probabilities per task for ``pixels[rows]`` (uint8 NHWC), batched."""
+    device = next(model.parameters()).device
+    rows = np.arange(len(pixels)) if rows is None else np.asarray(rows)
+    multi = {h.name: h.multi_label for h in model.task_heads}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in multi}
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            x = normalize_pixels(torch.from_numpy(np.asarray(pixels[rows[start:start + batch_size]]))).to(device)
+            for name, logits in model(x).items():
+                parts[name].append(probabilities(logits.float(), multi[name]).cpu().numpy())
+    return {name: np.concatenate(p) if p else np.zeros((0, 0), np.float32) for name, p in parts.items()}
+
+
+def value_hits(probs: np.ndarray, targets: np.ndarray, values: Sequence[str | None]) -> np.ndarray:
+    """Per row: whether the MAVP value with the most probability (summed over the source
+    labels that map to it) is one of the true labels' values; NaN where no true label maps."""
+    names = sorted({v for v in values if v})
+    if not names:
+        return np.full(len(probs), np.nan)
+    to_value = np.zeros((len(values), len(names)), np.float32)
+    for j, v in enumerate(values):
+        if v:
+            to_value[j, names.index(v)] = 1.0
+    predicted = (probs @ to_value).argmax(axis=1)
+    truth = (targets @ to_value) > 0
+    hits = truth[np.arange(len(probs)), predicted].astype(float)
+    return np.where(truth.any(axis=1), hits, np.nan)
+
+
+@dataclass
+class SplitScores:
+    accuracy: dict[str, float]          # top-1 over the source's labels (Tables I-IV)
+    value_accuracy: dict[str, float]    # top-1 after mapping labels to MAVP values (NaN: task has no slot)
+    images: dict[str, int]
+
+
+def _mean_or_nan(x: np.ndarray) -> float:
+    x = x[~np.isnan(x)]
+    return round(float(x.mean()), 4) if len(x) else float("nan")
+
+
+def accuracy_by_task(model: AttributeClassifier, data: SourceImages, masks: Mapping[str, np.ndarray], split: str,
+                     values: Mapping[str, Sequence[str | None]] | None = None) -> SplitScores:
+    """Accuracy per task over the split's images that the task's row mask selects."""
+    values = values or {}
+    scores = SplitScores({}, {}, {})
+    rows_by_task = {t: np.flatnonzero(m & data.in_split(split)) for t, m in masks.items()}
+    needed = np.unique(np.concatenate([r for r in rows_by_task.values()] or [np.zeros(0, np.int64)]))
+    probs = predict_probabilities(model, data.pixels, needed) if len(needed) else {}
+    where = {row: i for i, row in enumerate(needed)}
+    for task, rows in rows_by_task.items():
+        scores.images[task] = int(len(rows))
+        if not len(rows):
+            scores.accuracy[task] = scores.value_accuracy[task] = float("nan")
+            continue
+        p = probs[task][[where[r] for r in rows]]
+        y = data.tasks[task].targets[rows]
+        scores.accuracy[task] = _mean_or_nan(top1_hits(torch.from_numpy(p), torch.from_numpy(y)).float().numpy())
+        scores.value_accuracy[task] = _mean_or_nan(value_hits(p, y, values.get(task, [None] * y.shape[1])))
+    return scores
+
+
+def train_classifier(data: SourceImages, name: str, strategy: str, tasks: Sequence[str],
+                     row_modes: Mapping[str, str], config: ClassifierConfig, out_dir: Path,
+                     multi_label: Mapping[str, bool] | None = None,
+                     values: Mapping[str, Sequence[str | None]] | None = None,
+                     stop_after_epochs: int | None = None) -> TrainedClassifier:
+    """Train a model with one head per task on the images ``row_modes`` select, save it as
+    ``out_dir/model.pt`` (epoch checkpoints in ``out_dir``) and score it on validation and test.
+    A run stopped early (``stop_after_epochs``, or killed) continues from ``out_dir/last.pt``."""
+    t0 = time.perf_counter()
+    multi_label = multi_label or {t: data.tasks[t].multi_label for t in tasks}
+    heads = [TaskHead(t, data.tasks[t].classes, bool(multi_label[t])) for t in tasks]
+    masks = {t: data.tasks[t].rows(row_modes[t]) for t in tasks}
+    train_rows = np.flatnonzero(np.logical_or.reduce([masks[t] for t in tasks]) & data.in_split("train"))
+    targets = {t: torch.from_numpy(data.tasks[t].targets) for t in tasks}
+    has = {t: torch.from_numpy(masks[t]) for t in tasks}
+
+    torch.manual_seed(config.seed)
+    model = build_attribute_classifier(backbone_spec(config), heads, config.weights or None)
+
+    def batch(idx: np.ndarray) -> dict[str, torch.Tensor]:
+        idx = np.sort(idx)                       # sequential reads from the memory map
+        out = {"x": torch.from_numpy(np.asarray(data.pixels[idx]))}
+        idx_t = torch.from_numpy(idx)
+        for t in tasks:
+            out[f"y:{t}"], out[f"has:{t}"] = targets[t][idx_t], has[t][idx_t]
+        return out
+
+    def epoch_batches(epoch: int) -> Batches:
+        order = np.random.default_rng([config.seed, epoch]).permutation(train_rows)
+        return Batches(order, config.batch_size, batch)
+
+    def loss_fn(m: AttributeClassifier, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        return multitask_loss(m(augment(normalize_pixels(b["x"]), config.max_shift)), b, heads)
+
+    def evaluate(m: AttributeClassifier) -> float:
+        scores = accuracy_by_task(m, data, masks, "validation").accuracy
+        finite = [s for s in scores.values() if s == s]
+        return float(np.mean(finite)) if finite else 0.0
+
+    train_config = TrainConfig(epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
+                               warmup_fraction=config.warmup_fraction, patience=config.patience, seed=config.seed)
+    result = fit(model, epoch_batches, loss_fn, train_config, evaluate=evaluate, checkpoint_dir=out_dir,
+                 stop_after_epochs=stop_after_epochs)
+    val = accuracy_by_task(model, data, masks, "validation", values)
+    t_inf = time.perf_counter()
+    test = accuracy_by_task(model, data, masks, "test", values)
+    inference_ips = sum(test.images.values()) / max(1e-9, time.perf_counter() - t_inf)
+    model.cpu()
+    save_classifier(model, out_dir / MODEL_FILE, extra={"source": data.source, "strategy": strategy,
+                                                        "image_size": int(data.pixels.shape[1])})
+    return TrainedClassifier(
+        name=name, strategy=strategy, tasks=list(tasks), path=str(out_dir / MODEL_FILE), row_modes=dict(row_modes),
+        train_images=int(len(train_rows)), validation_accuracy=val.accuracy, test_accuracy=test.accuracy,
+        test_value_accuracy=test.value_accuracy, test_images=test.images,
+        epochs=result.epochs_run, seconds=round(time.perf_counter() - t0, 2),
+        train_images_per_second=round(result.examples_per_second, 1),
+        inference_images_per_second=round(inference_ips, 1), history=result.history)
+
+
+def device_name() -> str:
+    return str(resolve_device("auto"))

@@ -1,0 +1,149 @@
+"""Quality reports of a MAVP build: Table V, Table VI, truth accuracy, value distributions, rejects.
+
+Table VI (the paper's "relative accuracy") scores a distant image label against the value the
+sentence itself annotates for that slot, on the instances where both exist. On the sample the
+generator's ``truth.parquet`` also gives the true value of every slot, so the same rows are
+scored against the truth too, and the annotation against the truth: relative and truth
+accuracy differ exactly where the text annotation and the truth differ.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline.mavp.labeling import NONE  # noqa: E402
+from pipeline.schema import Schema  # noqa: E402
+
+TABLE_VI_SPLITS = ("train", "validation")
+
+
+def table_v(dataset: pd.DataFrame, partition: Mapping[str, Sequence[str]], schema: Schema) -> pd.DataFrame:
+    """Per category: #products, #instances, #text slots and #image slots that apply to it."""
+    rows = []
+    for category in schema.categories:
+        part = dataset[dataset["category"] == category.name]
+        applicable = set(category.slots)
+        rows.append({"category": category.name, "products": int(part["cid"].nunique()), "instances": int(len(part)),
+                     "text_slots": len(applicable & set(partition["text"])),
+                     "image_slots": len(applicable & set(partition["image"]))})
+    total = {"category": "All", "products": int(dataset["cid"].nunique()), "instances": int(len(dataset)),
+             "text_slots": len(set(partition["text"])), "image_slots": len(set(partition["image"]))}
+    return pd.DataFrame(rows + [total])
+
+
+def _accuracy(hits: pd.Series) -> float | None:
+    return round(float(hits.mean()), 4) if len(hits) else None
+
+
+def table_vi(dataset: pd.DataFrame, text: pd.DataFrame, image_slots: Sequence[str],
+             truth: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per image slot and split: support (instances with a text annotation and an image label),
+    relative accuracy (image label == annotation) and, with ``truth``, the truth accuracy of the
+    image label and of the annotation on the same rows."""
+    annotated = text.rename(columns={"value": "text_value"})[["cid", "sid", "slot", "text_value"]]
+    truth_long = None
+    if truth is not None:
+        truth_long = truth.melt(id_vars=["cid"], value_vars=[s for s in image_slots if s in truth.columns],
+                                var_name="slot", value_name="true_value").dropna()
+    rows = []
+    for slot in image_slots:
+        labelled = dataset.loc[dataset[f"{slot}_source"] == "image", ["cid", "sid", "split", slot]]
+        both = labelled.merge(annotated[annotated["slot"] == slot], on=["cid", "sid"])
+        if truth_long is not None:
+            both = both.merge(truth_long[truth_long["slot"] == slot][["cid", "true_value"]], on="cid", how="left")
+        for split in TABLE_VI_SPLITS:
+            part = both[both["split"] == split]
+            row = {"slot": slot, "split": split, "support": int(len(part)),
+                   "relative_accuracy": _accuracy(part[slot] == part["text_value"])}
+            if truth_long is not None:
+                scored = part.dropna(subset=["true_value"])
+                row["truth_accuracy_same_rows"] = _accuracy(scored[slot] == scored["true_value"])
+                row["annotation_matches_truth"] = _accuracy(scored["text_value"] == scored["true_value"])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def truth_accuracy(labels: pd.DataFrame, truth: pd.DataFrame, image_slots: Sequence[str]) -> pd.DataFrame:
+    """Per image slot: how many products got an image label, and how many of those are right."""
+    rows = []
+    for slot in image_slots:
+        got = labels[(labels["slot"] == slot) & (labels["source"] == "image")][["cid", "value"]]
+        if slot in truth.columns:
+            got = got.merge(truth[["cid", slot]].rename(columns={slot: "true_value"}), on="cid").dropna()
+        else:
+            got = got.iloc[0:0].assign(true_value=[])
+        rows.append({"slot": slot, "products": int(len(got)), "truth_accuracy": _accuracy(got["value"] == got["true_value"]),
+                     "majority_baseline": _accuracy(got["true_value"] == got["true_value"].mode().iloc[0])
+                     if len(got) else None})
+    return pd.DataFrame(rows)
+
+
+def value_distributions(dataset: pd.DataFrame, slots: Sequence[str]) -> pd.DataFrame:
+    """Long table: slot, value, instances (``none`` included)."""
+    parts = [dataset[slot].value_counts().rename_axis("value").reset_index(name="instances").assign(slot=slot)
+             for slot in slots]
+    return pd.concat(parts, ignore_index=True)[["slot", "value", "instances"]]
+
+
+def rejects_summary(rejects: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Counts by (table, source, reason) over every rejects table of the build."""
+    parts = []
+    for name, frame in rejects.items():
+        if len(frame):
+            counts = frame.groupby(["source", "reason"], dropna=False).size().reset_index(name="count")
+            parts.append(counts.assign(table=name))
+    if not parts:
+        return pd.DataFrame(columns=["table", "source", "reason", "count"])
+    return pd.concat(parts, ignore_index=True)[["table", "source", "reason", "count"]]
+
+
+def value_distribution_chart(distributions: pd.DataFrame, slots: Sequence[str], path) -> None:
+    """Small multiples: the most frequent values of each slot (``none`` in grey)."""
+    cols = 5
+    rows = math.ceil(len(slots) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    for ax, slot in zip(axes.ravel(), slots):
+        part = distributions[distributions["slot"] == slot].nlargest(8, "instances")
+        colors = ["#bbbbbb" if v == NONE else "#4c72b0" for v in part["value"]]
+        ax.barh(range(len(part)), part["instances"], color=colors)
+        ax.set_yticks(range(len(part)), [f"#{i}" if v != NONE else NONE for i, v in enumerate(part["value"])],
+                      fontsize=6)
+        ax.invert_yaxis()
+        ax.set_title(slot, fontsize=8)
+        ax.tick_params(axis="x", labelsize=6)
+    for ax in axes.ravel()[len(slots):]:
+        ax.axis("off")
+    fig.suptitle("Values per slot (top 8; value names in quality.md)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def accuracy_chart(vi: pd.DataFrame, truth: pd.DataFrame | None, path) -> None:
+    """Table VI's relative accuracy per slot (train, validation) beside the truth accuracy."""
+    slots = list(dict.fromkeys(vi["slot"]))
+    x = np.arange(len(slots))
+    fig, ax = plt.subplots(figsize=(1.0 * len(slots) + 2, 3.2))
+    series = [(vi[vi["split"] == s].set_index("slot")["relative_accuracy"].reindex(slots), f"relative ({s})")
+              for s in TABLE_VI_SPLITS]
+    if truth is not None:
+        series.append((truth.set_index("slot")["truth_accuracy"].reindex(slots), "truth (all products)"))
+    width = 0.8 / len(series)
+    for i, (values, label) in enumerate(series):
+        ax.bar(x + i * width, values.astype(float).fillna(0) * 100, width, label=label)
+    ax.set_xticks(x + width * (len(series) - 1) / 2, slots, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7)
+    ax.set_title("Distant labels: Table VI relative accuracy and accuracy against the truth", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

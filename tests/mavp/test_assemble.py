@@ -1,0 +1,51 @@
+"""Merging text values and image labels into the contract's rows."""
+
+import numpy as np
+import pandas as pd
+
+from pipeline.mavp.assemble import assemble_rows, assign_splits, contract_columns
+from pipeline.schema import default_schema
+
+SCHEMA = default_schema()
+PARTITION = SCHEMA.paper_partition()
+PARTITION = {"image": [s for s, m in PARTITION.items() if m == "image"],
+             "text": [s for s, m in PARTITION.items() if m == "text"]}
+
+
+def build():
+    records = pd.DataFrame({"cid": ["p1", "p1", "s1"], "sid": ["a", "b", "c"],
+                            "category": ["Pants", "Pants", "Shoes"], "text": ["t1", "t2", "t3"]})
+    text = pd.DataFrame({"cid": ["p1", "p1", "s1"], "sid": ["a", "a", "c"], "slot": ["material", "color", "pant_type"],
+                         "value": ["棉", "红色", "阔腿裤"]})
+    labels = pd.DataFrame({"cid": ["p1", "p1", "s1", "s1"], "slot": ["color", "pant_length", "color", "toecap"],
+                           "value": ["蓝色", "长裤", "none", "圆头"], "confidence": [0.9, 0.6, np.nan, 0.7],
+                           "source": ["image", "image", "none", "image"], "reason": ["", "", "no_usable_image", ""]})
+    return assemble_rows(records, text, labels, {"p1": "images/p1.jpg"}, PARTITION, SCHEMA)
+
+
+def test_rows_follow_the_contract():
+    rows = build()
+    assert list(rows.columns) == contract_columns(SCHEMA, sorted(PARTITION["image"]))
+    assert len(rows.columns) == 5 + 2 * 25 + 9
+    first = rows.iloc[0]
+    assert (first["material"], first["material_source"]) == ("棉", "text")
+    # colour is an image slot: the image label wins over the sentence's 红色
+    assert (first["color"], first["color_source"], first["color_confidence"]) == ("蓝色", "image", np.float32(0.9))
+    assert (first["pant_length"], first["pant_length_source"]) == ("长裤", "image")
+    second = rows.iloc[1]                                 # same product, no text values: image slots still filled
+    assert second["material"] == "none" and second["material_source"] == "none" and second["color"] == "蓝色"
+    shoe = rows.iloc[2]
+    assert shoe["image"] is pd.NA or pd.isna(shoe["image"])
+    assert (shoe["color"], shoe["color_source"]) == ("none", "none") and np.isnan(shoe["color_confidence"])
+    assert shoe["toecap"] == "圆头"
+    # pant_type does not apply to Shoes: none even though the sentence tagged one
+    assert (shoe["pant_type"], shoe["pant_type_source"]) == ("none", "none")
+
+
+def test_splits_grouped_by_product_or_random_over_instances():
+    rows = pd.DataFrame({"cid": [f"c{i // 4}" for i in range(400)], "sid": [str(i) for i in range(400)]})
+    grouped = assign_splits(rows, "grouped", 0)
+    assert rows.assign(s=grouped).groupby("cid")["s"].nunique().max() == 1
+    random = assign_splits(rows, "random", 0)
+    assert rows.assign(s=random).groupby("cid")["s"].nunique().max() > 1
+    assert (assign_splits(rows, "grouped", 0) == grouped).all()

@@ -1,0 +1,89 @@
+"""The whole graph with tiny models from an empty home: the dataset, its checks, reuse on rerun,
+and the rebuild job, schedule and sensor."""
+
+import json
+import os
+
+import dagster as dg
+import pandas as pd
+
+from assets.definitions import all_assets, defs
+from assets.distant import distant_checks
+from assets.mavp import full_rebuild, mavp, mavp_checks, source_change_sensor
+from assets.resources import MavpHome
+from assets.saliency import saliency_checks
+from tests.test_saliency_assets import run_config as saliency_run_config
+
+TINY_CLASSIFIER = {"image_size": 32, "window_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2],
+                   "epochs": 1, "decode_workers": 1}
+CHECKS = [*saliency_checks, *distant_checks, *mavp_checks]
+
+
+def tiny_run_config():
+    config = saliency_run_config()
+    config["ops"].update({f"{s}_classifier": {"config": TINY_CLASSIFIER}
+                          for s in ("fashionai", "utzap50k", "ifashion", "crawl")})
+    config["ops"]["utzap50k_classifier"]["config"] = {**TINY_CLASSIFIER, "single_task_below": 0.0}
+    return config
+
+
+def test_whole_graph_builds_the_dataset_and_a_rerun_reuses_everything(tmp_path):
+    home = tmp_path / "home"
+    resources = {"mavp_home": MavpHome(home=str(home))}
+    result = dg.materialize([*all_assets, *CHECKS], resources=resources, run_config=tiny_run_config())
+    assert result.success
+    evaluations = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert all(evaluations[c] for c in ("every_split_non_empty", "no_cid_across_splits", "values_in_vocabulary",
+                                        "row_counts_match_report", "every_image_slot_has_classifier"))
+    dataset = home / "dataset"
+    assert dataset.is_symlink() and (dataset / "schema.json").is_file() and (dataset / "README.md").is_file()
+    quality = json.loads((dataset / "reports" / "quality.json").read_text())
+    counts = quality["split"]["instances"]
+    train = pd.read_parquet(dataset / "data" / "train-00000-of-00001.parquet")
+    assert len(train) == counts["train"] > 0
+    assert quality["split"]["leakage"]["groups_in_several_splits"] == 0
+    # every product image referenced by a row is inside the dataset folder
+    assert all((dataset / p).is_file() for p in train["image"].dropna().unique())
+    for name in ("fashionai", "utzap50k", "ifashion", "crawl"):
+        meta = result.asset_materializations_for_node(f"{name}_classifier")[0].metadata
+        assert "#imgs" in meta["table"].value and meta["models"].value >= 1
+    # the rejects of every stage are in the dataset, counted in the report
+    names = {p.stem for p in (dataset / "rejects").glob("*.parquet")}
+    assert {"mepave_records", "fashionai_records", "mavp_text_values"} <= names
+    assert quality["rejects_total"] == sum(len(pd.read_parquet(p)) for p in (dataset / "rejects").glob("*.parquet"))
+
+    build = os.path.realpath(dataset)
+    again = dg.materialize([*all_assets, *CHECKS], resources=resources, run_config=tiny_run_config())
+    assert again.success and os.path.realpath(dataset) == build
+    for node in ("fashionai_classifier", "utzap50k_classifier", "ifashion_classifier", "crawl_classifier",
+                 "mepave_image_labels"):
+        assert again.asset_materializations_for_node(node)[0].metadata["reused"].value is True, node
+    assert again.asset_materializations_for_node("mavp")[0].metadata["written"].value is False
+
+    # `--select mavp`: only the assembly, from the upstream already there; a random split is allowed
+    only = dg.materialize([*all_assets, *mavp_checks], selection=[mavp.key], resources=resources,
+                          run_config={"ops": {"mavp": {"config": {"split": "random"}}}})
+    assert only.success
+    assert [m.asset_key.to_user_string() for m in only.get_asset_materialization_events()] == ["mavp"]
+    leakage = json.loads((dataset / "reports" / "quality.json").read_text())["split"]["leakage"]
+    assert leakage["groups_in_several_splits"] > 0            # the paper's split does leak products
+
+
+def test_rebuild_job_schedule_and_sensor(tmp_path):
+    repo = defs.get_repository_def()
+    assert repo.get_job("mavp_full_rebuild").name == full_rebuild.name
+    assert defs.get_schedule_def("mavp_weekly_rebuild").cron_schedule == "0 3 * * 1"
+    home = MavpHome(home=str(tmp_path / "home"))
+    source = home.source_dir("crawl")
+    source.mkdir(parents=True)
+    (source / "a.jpg").write_bytes(b"x")
+    with dg.build_sensor_context(resources={"mavp_home": home}) as context:
+        first = source_change_sensor(context)
+        assert isinstance(first, dg.SkipReason)               # fingerprints recorded
+        cursor = context.cursor
+    with dg.build_sensor_context(cursor=cursor, resources={"mavp_home": home}) as context:
+        assert isinstance(source_change_sensor(context), dg.SkipReason)
+    (source / "b.jpg").write_bytes(b"y")
+    with dg.build_sensor_context(cursor=cursor, resources={"mavp_home": home}) as context:
+        request = source_change_sensor(context)
+        assert isinstance(request, dg.RunRequest) and request.tags["mavp/changed_sources"] == "crawl"
