@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 run: setup
 	mkdir -p $(MAVP_DAGSTER_STORAGE)
-	$(BIN)/dagster asset materialize --select '*' -m assets.definitions
+	$(BIN)/dagster asset materialize --select '*mavp' -m assets.definitions
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -1,6 +1,8 @@
 """The Dagster code location: ``dagster dev`` at the repo root loads this (pyproject [tool.dagster])."""
 
 
+import os
+
 import dagster as dg
 
 from assets.resources import MavpHome
@@ -15,10 +17,16 @@ all_assets = [sample_sources, ifashion_images, *source_assets, mepave_image_reco
 build_all = dg.define_asset_job("build_all", selection=dg.AssetSelection.all(),
                                 description="Materialize every asset on the configured profile.")
 
-# Steps tagged cpu-heavy (model training, feature extraction) each use every core, so running
-# two at once only makes both slower; the rest still run in parallel.
-executor = dg.multiprocess_executor.configured(
-    {"tag_concurrency_limits": [{"key": "mavp/resource", "value": "cpu-heavy", "limit": 1}]})
+# On a small machine every step either trains (and uses every core) or takes milliseconds, so
+# one process runs the graph fastest: a subprocess per step costs seconds of imports each, which
+# on 2 cores was a third of the build. MAVP_EXECUTOR=multiprocess runs steps in parallel
+# processes instead (bigger machines), with at most one cpu-heavy step (training, feature
+# extraction) at a time, since two at once only make both slower.
+if os.environ.get("MAVP_EXECUTOR", "in_process") == "multiprocess":
+    executor = dg.multiprocess_executor.configured(
+        {"tag_concurrency_limits": [{"key": "mavp/resource", "value": "cpu-heavy", "limit": 1}]})
+else:
+    executor = dg.in_process_executor
 
 defs = dg.Definitions(
     assets=all_assets,

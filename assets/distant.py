@@ -2,7 +2,6 @@
 its Table I-IV as metadata, and ``slot_classifiers``: which checkpoint labels each image slot."""
 
 import json
-from dataclasses import asdict
 
 import dagster as dg
 import pandas as pd
@@ -13,7 +12,7 @@ from assets.saliency import CPU_HEAVY, read_partition, slot_partition
 from assets.sources import source_assets, table_path
 from pipeline.distant.config import (DEFAULT_SLOT_CLASSIFIERS, CrawlTraining, FashionAITraining, IFashionTraining,
                                      UTZap50kTraining)
-from pipeline.distant.report import source_markdown, source_table
+from pipeline.distant.report import source_markdown
 from pipeline.distant.selection import (READY, choose_slot_classifiers, format_choice, parse_choice,
                                         write_slot_classifiers)
 from pipeline.io import write_json, write_parquet

@@ -20,6 +20,7 @@ import pandas as pd
 from assets.definitions import all_assets
 from assets.resources import MavpHome
 from assets.saliency import saliency_assets
+from assets.sources import ifashion_images, mepave_image_records, sample_sources, source_assets
 from models.backbones import build_backbone
 from models.regions import FasterRCNNRegions, GridRegions, save_faster_rcnn
 from pipeline.images import load_rgb
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--skip-rcnn", action="store_true")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="mavp-bench-"))
-    sources = [a.key for a in all_assets if a.key not in SALIENCY_KEYS]
+    sources = [a.key for a in [sample_sources, ifashion_images, *source_assets, mepave_image_records]]
     t_sources = _materialize(home, sources, args.scale)
     t_stage = _materialize(home, SALIENCY_KEYS, args.scale)
     t_rerun = _materialize(home, SALIENCY_KEYS, args.scale)

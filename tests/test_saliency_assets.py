@@ -61,26 +61,6 @@ def test_saliency_assets_in_definitions():
             "slot_partition"} <= keys
 
 
-def test_default_sample_partition_matches_the_paper(tmp_path):
-    """Deliverable 6: default seed and scale, default configs. Every slot agrees with the paper's
-    partition, and no slot decided by measurement contradicts it; slots the measurement cannot
-    decide (too little support, or an interval around dif that contains lambda) are flagged."""
-    home = tmp_path / "home"
-    result = dg.materialize([*SALIENCY_GRAPH, *saliency_checks], resources={"mavp_home": MavpHome(home=str(home))})
-    assert result.success
-    table = pd.read_parquet(home / "saliency" / "slot_saliency.parquet")
-    paper = default_schema().paper_partition()
-    assert dict(zip(table["slot"], table["decision"])) == paper
-    measured = table[table["basis"] == "measured"]
-    assert (measured["decision"] == measured["paper"]).all()
-    flagged = table[table["basis"] != "measured"]
-    assert set(flagged["basis"]) <= {"low support", "uncertain"}
-    assert (table.loc[table["support"] < 5, "basis"] == "low support").all()
-    # the fusion trained: P^M keeps the text evidence (eq. (3) gates it through the image)
-    fusion = next(c for c in result.get_asset_check_evaluations() if c.check_name == "multimodal_keeps_text_evidence")
-    assert fusion.passed, fusion.metadata
-
-
 def test_faster_rcnn_and_hub_style_encoder_through_the_assets(tmp_path):
     """The paper-profile paths: detector weights from a local file, BERT from a local
     save_pretrained directory passed where a hub name would go."""

@@ -7,6 +7,7 @@ import math
 import pandas as pd
 
 from pipeline.reporting import markdown_table
+from pipeline.splits import SPLITS
 
 STRATEGY_LABELS = {"multi_task": "Result (multi-task)", "joint": "Result (joint multi-task)",
                    "single_task": "Result (single-task)", "single_label": "Result (single-label)",
@@ -46,6 +47,7 @@ def source_markdown(record: dict) -> str:
              f"inference {m['inference_images_per_second']:.0f} img/s" for m in record["models"]]
     lines = [f"### {record['source']}", "", markdown_table(table, max_rows=len(table), max_chars=24), "",
              f"Test accuracy in %, top-1 (for a multi-label task: the top class is one of the image's labels). "
-             f"Split 8:1:1 by image, seed {record['config']['split_seed']}; {record['data']['by_split']}. "
+             f"Split 8:1:1 by image, seed {record['config']['split_seed']}: "
+             + ", ".join(f"{s} {record['data']['by_split'][s]}" for s in SPLITS) + ". "
              f"Device: {record['device']}.", "", *[f"- {s}" for s in speed]]
     return "\n".join(lines)

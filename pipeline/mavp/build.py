@@ -65,7 +65,8 @@ def json_safe(value):
 
 
 def _md(title: str, frame: pd.DataFrame | None) -> str:
-    body = markdown_table(frame, max_rows=len(frame), max_chars=40) if frame is not None else "_(not available)_"
+    body = (markdown_table(frame.round(3), max_rows=len(frame), max_chars=40) if frame is not None
+            else "_(not available)_")
     return f"## {title}\n\n{body}\n"
 
 

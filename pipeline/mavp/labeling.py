@@ -59,12 +59,10 @@ def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers:
                  batch_size: int = 256, workers: int = 2) -> ImageLabels:
     """``products``: cid, category (one row each); ``images``: cid, image_path of the usable
     images; ``slot_classifiers``: the table from :mod:`pipeline.distant.selection`."""
-    import torch
 
     from models.attributes import load_classifier
     from pipeline.distant.train import predict_probabilities
 
-    torch.set_grad_enabled(False)
     path_of = dict(zip(images["cid"], images["image_path"]))
     rows, stats = [], {"products": int(len(products)), "without_image": 0, "labelled": {}, "no_classifier": {}}
     chosen = {r["slot"]: r for r in slot_classifiers.to_dict("records") if r["status"] == "ready"}

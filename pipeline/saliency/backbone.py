@@ -22,11 +22,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from models.backbones import build_backbone, normalize_pixels, resize_square
+from models.backbones import build_backbone, normalize_pixels
 from models.training import Batches, TrainConfig, fit, seed_everything
-from pipeline.images import ImageRejected, load_rgb
 from pipeline.io import atomic_path, content_key, file_sha256
-from pipeline.records import RejectCollector
+from pipeline.pixels import decode_images
 from pipeline.saliency.config import BackbonePretrainConfig
 from pipeline.schema import Schema
 from pipeline.saliency.instances import ValueVocabulary
@@ -66,23 +65,6 @@ def training_key(examples: pd.DataFrame, config: BackbonePretrainConfig) -> str:
     labelled = pd.DataFrame({"image": examples["image_path"].map(digests).to_numpy(),
                              "slot": examples["slot"].to_numpy(), "value_id": examples["value_id"].to_numpy()})
     return content_key(asdict(config), labelled)
-
-
-def load_pixels(paths: Sequence[str], size: int, workers: int = 4) -> tuple[np.ndarray, list[int], RejectCollector]:
-    """Decode and resize each distinct path once: (N, size, size, 3) uint8 and kept indices."""
-    rejects = RejectCollector(SOURCE)
-
-    def one(path: str) -> np.ndarray | None:
-        try:
-            return resize_square(load_rgb(path), size)
-        except ImageRejected as exc:
-            rejects.add(path, "", exc.check.reason, exc.check.detail)
-            return None
-    with ThreadPoolExecutor(workers) as pool:
-        images = list(pool.map(one, paths))
-    kept = [i for i, im in enumerate(images) if im is not None]
-    pixels = np.stack([images[i] for i in kept]) if kept else np.zeros((0, size, size, 3), np.uint8)
-    return pixels, kept, rejects
 
 
 class SlotClassifier(nn.Module):
@@ -128,7 +110,8 @@ def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: Backb
     allowed_by_slot = torch.from_numpy(np.stack([slot_of_value == i for i in range(len(slot_names))]))
 
     paths = sorted(set(examples["image_path"]))
-    pixels, kept, rejects = load_pixels(paths, config.image_size)
+    decoded = decode_images(paths, config.image_size, source=SOURCE)
+    pixels, kept, rejects = np.asarray(decoded.pixels), decoded.kept, decoded.rejects
     row_of_path = {paths[i]: r for r, i in enumerate(kept)}
     examples = examples[examples["image_path"].isin(row_of_path)].reset_index(drop=True)
     image_row = torch.tensor(examples["image_path"].map(row_of_path).to_numpy(), dtype=torch.long)

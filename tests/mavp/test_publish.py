@@ -46,6 +46,6 @@ def test_datasets_loads_the_three_splits_from_the_card(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     publish(make_build(n=5), tmp_path)
-    loaded = datasets.load_dataset(str(tmp_path / "dataset"))
+    loaded = datasets.load_dataset(str(tmp_path / "dataset"), cache_dir=str(tmp_path / "hf"))
     assert {s: len(loaded[s]) for s in loaded} == {"train": 5, "validation": 5, "test": 5}
     assert loaded["train"].column_names == ["sid", "cid", "color"]

@@ -1,0 +1,63 @@
+"""From a classifier's class probabilities to one slot value and its confidence."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.mavp.labeling import applicable_image_slots, slot_value_probabilities
+from pipeline.mavp.quality import table_v, table_vi, truth_accuracy
+from pipeline.schema import default_schema
+
+SLEEVES = ["Cup Sleeves", "Long Sleeves", "Extra Long Sleeves", "Invisible"]
+MAP = {"s\tCup Sleeves": "短袖", "s\tLong Sleeves": "长袖", "s\tExtra Long Sleeves": "长袖", "s\tInvisible": None}
+
+
+def test_softmax_labels_of_one_value_add_up_and_unmapped_labels_count_for_nothing():
+    probs = {"s": np.array([[0.4, 0.3, 0.25, 0.05]])}
+    values, p = slot_value_probabilities(probs, MAP, {"s": SLEEVES}, {"s": False})
+    assert values == ["短袖", "长袖"]
+    np.testing.assert_allclose(p, [[0.4, 0.55]])
+
+
+def test_sigmoid_labels_take_their_maximum_and_several_heads_their_best():
+    probs = {"s": np.array([[0.4, 0.3, 0.35, 0.9]])}
+    _, p = slot_value_probabilities(probs, MAP, {"s": SLEEVES}, {"s": True})
+    np.testing.assert_allclose(p, [[0.4, 0.35]])
+    two_heads = {"a": np.array([[0.7, 0.3]]), "b": np.array([[0.2, 0.8]])}
+    label_map = {"a\tx": "圆领", "a\ty": "V领", "b\tz": "高领", "b\tw": "V领"}
+    values, p = slot_value_probabilities(two_heads, label_map, {"a": ["x", "y"], "b": ["z", "w"]},
+                                         {"a": False, "b": False})
+    assert values == ["V领", "圆领", "高领"]
+    np.testing.assert_allclose(p, [[0.8, 0.7, 0.2]])
+
+
+def test_only_the_category_s_slots_are_labelled():
+    schema = default_schema()
+    image_slots = ["color", "neckline", "pant_length", "toecap"]
+    assert applicable_image_slots("Pants", image_slots, schema) == ["color", "pant_length"]
+    assert applicable_image_slots("Boots", image_slots, schema) == ["color", "toecap"]
+
+
+def test_table_v_vi_and_truth_accuracy_on_a_hand_made_build():
+    schema = default_schema()
+    partition = {"image": ["color"], "text": [s for s in schema.slot_keys if s != "color"]}
+    dataset = pd.DataFrame({"cid": ["a", "a", "b", "c"], "sid": ["1", "2", "3", "4"],
+                            "category": ["Pants", "Pants", "Shoes", "Shoes"],
+                            "split": ["train", "train", "validation", "train"],
+                            "color": ["红色", "红色", "黑色", "none"], "color_source": ["image"] * 3 + ["none"]})
+    text = pd.DataFrame({"cid": ["a", "b", "c"], "sid": ["1", "3", "4"], "slot": ["color"] * 3,
+                         "value": ["红色", "白色", "黑色"]})
+    truth = pd.DataFrame({"cid": ["a", "b", "c"], "color": ["红色", "黑色", "黑色"]})
+    v = table_v(dataset, partition, schema).set_index("category")
+    assert v.loc["Pants", ["products", "instances", "image_slots"]].tolist() == [1, 2, 1]
+    assert v.loc["All", "instances"] == 4
+    vi = table_vi(dataset, text, ["color"], truth).set_index("split")
+    assert vi.loc["train", "support"] == 1 and vi.loc["train", "relative_accuracy"] == 1.0
+    # b: the sentence says 白色, the image says 黑色, the truth is 黑色: relative 0, truth 1
+    assert vi.loc["validation", "relative_accuracy"] == 0.0
+    assert vi.loc["validation", "truth_accuracy_same_rows"] == 1.0
+    assert vi.loc["validation", "annotation_matches_truth"] == 0.0
+    labels = pd.DataFrame({"cid": ["a", "b", "c"], "slot": ["color"] * 3, "value": ["红色", "白色", "none"],
+                           "source": ["image", "image", "none"]})
+    row = truth_accuracy(labels, truth, ["color"]).iloc[0]
+    assert row["products"] == 2 and row["truth_accuracy"] == pytest.approx(0.5)

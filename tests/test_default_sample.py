@@ -1,0 +1,110 @@
+"""The embedded default end to end: `*mavp` with every default config on the default sample,
+built once for this module (the slowest test, ~4 minutes on 2 cores). Holds the partition
+(issue 3), the classifier quality floors (issue 4) and the dataset contract and label quality
+(issue 5)."""
+
+import json
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from assets.definitions import all_assets
+from assets.distant import distant_checks
+from assets.mavp import mavp_checks
+from assets.resources import MavpHome
+from assets.saliency import saliency_checks
+from pipeline.schema import default_schema
+
+# Test accuracy floors on the default sample (measured values in the issue 4 note; the floors
+# leave room for float differences between machines). Keys: (source, model, task, metric).
+CLASSIFIER_FLOORS = {
+    ("ifashion", "single_label-color", "color", "test_accuracy"): 0.85,
+    ("fashionai", "multi_task", "pant_length_labels", "test_accuracy"): 0.60,
+    ("fashionai", "multi_task", "skirt_length_labels", "test_value_accuracy"): 0.65,
+    ("utzap50k", "joint", "HeelHeight", "test_value_accuracy"): 0.80,
+    ("utzap50k", "single_task-ToeStyle", "ToeStyle", "test_value_accuracy"): 0.80,
+    ("utzap50k", "single_task-Closure", "Closure", "test_value_accuracy"): 0.60,
+    ("crawl", "single_label-upper_height", "upper_height", "test_accuracy"): 0.45,
+}
+# Distant labels of MEPAVE product images against the generator's truth (all labelled products;
+# measured: color 0.95, skirt_length 0.81, pant_length 0.74, upper_height 0.69). The shoe slots
+# from UT-ZAP50K (closure, heel_height, toecap) score 0.22-0.37 on MEPAVE although their source
+# test accuracy is 0.71-0.92: the synthetic world draws UT-ZAP50K shoes from one side view and
+# MEPAVE shoes from four viewpoints, the paper's domain gap, so they get no floor here.
+TRUTH_FLOORS = {"color": 0.85, "skirt_length": 0.65, "pant_length": 0.60, "upper_height": 0.55}
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    home = tmp_path_factory.mktemp("default") / "home"
+    result = dg.materialize([*all_assets, *saliency_checks, *distant_checks, *mavp_checks],
+                            resources={"mavp_home": MavpHome(home=str(home))})
+    assert result.success
+    return home, result
+
+
+def test_partition_matches_the_paper(build):
+    """Issue 3, deliverable 6: every slot agrees with the paper's partition, no slot decided by
+    measurement contradicts it; slots the measurement cannot decide are flagged."""
+    home, result = build
+    table = pd.read_parquet(home / "saliency" / "slot_saliency.parquet")
+    assert dict(zip(table["slot"], table["decision"])) == default_schema().paper_partition()
+    measured = table[table["basis"] == "measured"]
+    assert (measured["decision"] == measured["paper"]).all()
+    assert set(table.loc[table["basis"] != "measured", "basis"]) <= {"low support", "uncertain"}
+    assert (table.loc[table["support"] < 5, "basis"] == "low support").all()
+    fusion = next(c for c in result.get_asset_check_evaluations() if c.check_name == "multimodal_keeps_text_evidence")
+    assert fusion.passed, fusion.metadata
+
+
+def test_classifiers_reach_their_floors_and_every_image_slot_has_one(build):
+    home, result = build
+    for (source, model, task, metric), floor in CLASSIFIER_FLOORS.items():
+        record = json.loads((home / "distant" / f"{source}.json").read_text())
+        row = next(r for r in record["results"] if r["model"] == model and r["task"] == task)
+        assert row[metric] >= floor, (source, model, task, metric, row[metric])
+    chosen = json.loads((home / "distant" / "slot_classifiers.json").read_text())["slots"]
+    assert {r["slot"] for r in chosen if r["status"] == "ready"} == set(json.loads(
+        (home / "saliency" / "partition.json").read_text())["partition"]["image"])
+    for name in ("fashionai", "utzap50k", "ifashion", "crawl"):
+        meta = result.asset_materializations_for_node(f"{name}_classifier")[0].metadata
+        assert "Result" in meta["table"].value
+
+
+def test_dataset_loads_with_the_contract_columns(build, monkeypatch, tmp_path):
+    import datasets
+
+    home, _ = build
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = datasets.load_dataset(str(home / "dataset"), cache_dir=str(tmp_path / "hf"))
+    assert set(loaded) == {"train", "validation", "test"}
+    schema = default_schema()
+    doc = json.loads((home / "dataset" / "schema.json").read_text())
+    columns = loaded["train"].column_names
+    assert columns == doc["columns"]
+    assert columns[:5] == ["sid", "cid", "category", "text", "image"]
+    for slot in schema.slot_keys:
+        assert slot in columns and f"{slot}_source" in columns
+        assert (f"{slot}_confidence" in columns) == (slot in doc["partition"]["image"])
+    quality = json.loads((home / "dataset" / "reports" / "quality.json").read_text())
+    assert {s: len(loaded[s]) for s in loaded} == quality["split"]["instances"]
+    train_cids = set(loaded["train"]["cid"])
+    assert not train_cids & set(loaded["test"]["cid"]) and not train_cids & set(loaded["validation"]["cid"])
+
+
+def test_distant_labels_against_the_truth(build):
+    home, _ = build
+    quality = json.loads((home / "dataset" / "reports" / "quality.json").read_text())
+    truth = {r["slot"]: r for r in quality["truth_accuracy"]}
+    for slot, floor in TRUTH_FLOORS.items():
+        assert truth[slot]["truth_accuracy"] >= floor, (slot, truth[slot])
+    # Table VI's relative accuracy can differ from the truth accuracy on the same rows only
+    # where the sentence's annotation is not the truth; the synthetic sentences annotate the
+    # true value, so here the two agree within a few points
+    for row in quality["table_vi"]:
+        if row["support"]:
+            gap = abs(row["relative_accuracy"] - row["truth_accuracy_same_rows"])
+            assert gap <= 1 - row["annotation_matches_truth"] + 1e-9, row
+            assert gap <= 0.03, row
