@@ -15,7 +15,7 @@ from pipeline.distant.config import (DEFAULT_SLOT_CLASSIFIERS, CrawlTraining, Fa
 from pipeline.distant.report import source_markdown
 from pipeline.distant.selection import (READY, choose_slot_classifiers, format_choice, parse_choice,
                                         write_slot_classifiers)
-from pipeline.io import write_json, write_parquet
+from pipeline.io import atomic_path, write_json, write_parquet
 from pipeline.reporting import markdown_table
 from pipeline.schema import default_schema
 
@@ -46,9 +46,8 @@ def _classifier_asset(source: str) -> dg.AssetsDefinition:
         context.log.info(f"{source}: {'reused' if record['reused'] else 'trained'} {len(record['models'])} model(s)")
         write_json({k: v for k, v in record.items() if k != "reused"}, distant_path(mavp_home, f"{source}.json"))
         markdown = source_markdown(record)
-        md_path = distant_path(mavp_home, f"{source}.md")
-        md_path.parent.mkdir(parents=True, exist_ok=True)
-        md_path.write_text(markdown + "\n", encoding="utf-8")
+        with atomic_path(distant_path(mavp_home, f"{source}.md")) as tmp:
+            tmp.write_text(markdown + "\n", encoding="utf-8")
         rejects = pd.read_parquet(record["rejects_path"])
         write_parquet(rejects, mavp_home.path("rejects", f"{source}_classifier.parquet"))
         checkpoints = {m["name"]: dg.MetadataValue.path(m["path"]) for m in record["models"]}

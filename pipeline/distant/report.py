@@ -30,7 +30,7 @@ def source_table(record: dict) -> pd.DataFrame:
         if len(part):
             rows[STRATEGY_LABELS[strategy]] = {r["task"]: _percent(r["test_accuracy"]) for r in part.to_dict("records")}
     if "joint" in set(results.get("strategy", [])):
-        rows["Result (joint, all tasks)"] = {tasks[0]: _percent(overall_accuracy(results[results["strategy"] == "joint"]))}
+        rows["Result (joint, all tasks pooled)"] = {tasks[0]: _percent(overall_accuracy(results[results["strategy"] == "joint"]))}
     table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=tasks)
     return table.fillna("-").rename_axis(record["source"]).reset_index()
 
@@ -45,7 +45,7 @@ def source_markdown(record: dict) -> str:
     table = source_table(record)
     speed = [f"{m['name']}: {m['epochs']} epochs, {m['seconds']:.1f} s, train {m['train_images_per_second']:.0f} img/s, "
              f"inference {m['inference_images_per_second']:.0f} img/s" for m in record["models"]]
-    lines = [f"### {record['source']}", "", markdown_table(table, max_rows=len(table), max_chars=24), "",
+    lines = [f"### {record['source']}", "", markdown_table(table, max_rows=len(table), max_chars=32), "",
              f"Test accuracy in %, top-1 (for a multi-label task: the top class is one of the image's labels). "
              f"Split 8:1:1 by image, seed {record['config']['split_seed']}: "
              + ", ".join(f"{s} {record['data']['by_split'][s]}" for s in SPLITS) + ". "

@@ -20,6 +20,10 @@ from pipeline.schema import Schema
 from pipeline.splits import SPLITS, leakage
 
 
+CLASSIFIER_COLUMNS = ["slot", "status", "source", "tasks", "strategy", "model", "validation_accuracy", "test_accuracy",
+                      "unmapped_labels"]
+
+
 @dataclass(frozen=True)
 class AssemblyConfig:
     split: str = "grouped"          # grouped (no cid in two splits) or random (the paper's, over instances)
@@ -120,7 +124,7 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
            "annotation disagrees with the truth." if inputs.truth is not None else ""), "",
         _md("Distant labels against the truth (all labelled products)", truth) if truth is not None else "",
         _md("Saliency per slot (Fig. 3)", inputs.saliency),
-        _md("Classifier per image slot", inputs.classifiers.drop(columns=["label_to_value"], errors="ignore")
+        _md("Classifier per image slot", inputs.classifiers[CLASSIFIER_COLUMNS]
             if inputs.classifiers is not None else None),
         *[f"{md}\n" for md in (inputs.source_tables or {}).values()],
         _md("Rejects by table, source and reason", rejected),
