@@ -57,7 +57,8 @@ def choose_slot_classifiers(records: Mapping[str, Mapping], choices: Sequence[Sl
     for slot in image_slots:
         choice = by_slot.get(slot)
         row = {"slot": slot, "source": None, "tasks": [], "strategy": None, "model": None, "checkpoint": None,
-               "validation_accuracy": None, "test_accuracy": None, "label_to_value": "{}", "unmapped_labels": []}
+               "validation_accuracy": None, "test_accuracy": None, "label_to_value": "{}", "unmapped_labels": [],
+               "task_weights": {}}
         if choice is None:
             rows.append({**row, "status": NO_CLASSIFIER})
             continue
@@ -69,6 +70,7 @@ def choose_slot_classifiers(records: Mapping[str, Mapping], choices: Sequence[Sl
             continue
         best = max(candidates, key=lambda m: _mean(m["validation_accuracy"], {}, choice.tasks) or -1.0)
         classes = {t["task"]: t["classes"] for t in record["tasks"]}
+        images = {t["task"]: t.get("images", 0) for t in record["tasks"]}
         label_map, unmapped = {}, []
         for task in choice.tasks:
             for label in classes.get(task, []):
@@ -80,7 +82,8 @@ def choose_slot_classifiers(records: Mapping[str, Mapping], choices: Sequence[Sl
                      "checkpoint": best["path"],
                      "validation_accuracy": _mean(best["validation_accuracy"], {}, choice.tasks),
                      "test_accuracy": _mean(best["test_accuracy"], best["test_images"], choice.tasks),
-                     "label_to_value": json.dumps(label_map, ensure_ascii=False), "unmapped_labels": unmapped})
+                     "label_to_value": json.dumps(label_map, ensure_ascii=False), "unmapped_labels": unmapped,
+                     "task_weights": {t: images.get(t, 0) for t in choice.tasks}})
     return pd.DataFrame(rows)
 
 

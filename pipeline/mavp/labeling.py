@@ -3,8 +3,12 @@ labelled by the classifier ``slot_classifiers`` chose for that slot.
 
 A slot's value probabilities come from its model's heads: the source labels that map to one
 MAVP value add up (softmax heads) or take their maximum (sigmoid heads, where probabilities do
-not sum to one); with several heads (FashionAI's four design tasks make neckline) each value
-takes its best head. The value with the highest probability is the label, that probability its
+not sum to one). Several heads (FashionAI's four design tasks make neckline) are mixed with
+weights proportional to each task's training images: each head only ever saw images of its
+own design family, so it is confident on any image (the neck-design head calls nearly every
+garment a turtleneck), and taking the best head would let the most overconfident one win; the
+mixture treats each head as "the answer if this image is of my family" and the image counts as
+how often each family occurs. The value with the highest probability is the label, that probability its
 confidence. A product with no usable image gets ``none`` with source ``none``, and is counted.
 """
 
@@ -32,10 +36,13 @@ class ImageLabels:
 
 
 def slot_value_probabilities(probs: Mapping[str, np.ndarray], label_to_value: Mapping[str, str | None],
-                             classes: Mapping[str, Sequence[str]], multi_label: Mapping[str, bool]
-                             ) -> tuple[list[str], np.ndarray]:
-    """(values, (N, V) probabilities) of one slot from its heads' class probabilities."""
+                             classes: Mapping[str, Sequence[str]], multi_label: Mapping[str, bool],
+                             task_weights: Mapping[str, float] | None = None) -> tuple[list[str], np.ndarray]:
+    """(values, (N, V) probabilities) of one slot from its heads' class probabilities, the heads
+    mixed by ``task_weights`` (equal when not given)."""
     values = sorted({v for v in label_to_value.values() if v})
+    weights = {t: (task_weights or {}).get(t, 1.0) for t in probs}
+    total = sum(weights.values()) or 1.0
     out = None
     for task, p in probs.items():
         per_value = np.zeros((len(p), len(values)), np.float32)
@@ -45,7 +52,8 @@ def slot_value_probabilities(probs: Mapping[str, np.ndarray], label_to_value: Ma
                 continue
             k = values.index(value)
             per_value[:, k] = np.maximum(per_value[:, k], p[:, j]) if multi_label[task] else per_value[:, k] + p[:, j]
-        out = per_value if out is None else np.maximum(out, per_value)
+        per_value *= weights[task] / total
+        out = per_value if out is None else out + per_value
     return values, out if out is not None else np.zeros((0, len(values)), np.float32)
 
 
@@ -81,7 +89,8 @@ def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers:
         multi = {h.name: h.multi_label for h in model.task_heads}
         for row in group.to_dict("records"):
             tasks = list(row["tasks"])
-            values, p = slot_value_probabilities({t: probs[t] for t in tasks}, row["label_to_value"], classes, multi)
+            values, p = slot_value_probabilities({t: probs[t] for t in tasks}, row["label_to_value"], classes, multi,
+                                                 row.get("task_weights"))
             predictions[row["slot"]] = (values, p, kept_cids)
 
     index = {slot: {cid: i for i, cid in enumerate(pred[2])} for slot, pred in predictions.items()}

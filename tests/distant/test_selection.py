@@ -19,8 +19,8 @@ RECORDS = {
                            {"task": "Closure", "classes": ["Zipper", "Lace up"]}],
                  "models": [model("joint", "joint", ["Closure", "HeelHeight"], {"Closure": 0.9, "HeelHeight": 0.4}),
                             model("single_task-HeelHeight", "single_task", ["HeelHeight"], {"HeelHeight": 0.7})]},
-    "fashionai": {"tasks": [{"task": "neckline_design_labels", "classes": ["Invisible", "V Neckline"]},
-                            {"task": "neck_design_labels", "classes": ["Turtle Neck"]}],
+    "fashionai": {"tasks": [{"task": "neckline_design_labels", "classes": ["Invisible", "V Neckline"], "images": 400},
+                            {"task": "neck_design_labels", "classes": ["Turtle Neck"], "images": 150}],
                   "models": [model("multi_task", "multi_task", ["neckline_design_labels", "neck_design_labels"],
                                    {"neckline_design_labels": 0.8, "neck_design_labels": 0.6})]},
 }
@@ -43,6 +43,7 @@ def test_best_validation_model_wins_and_labels_map_to_values():
     assert heel["label_to_value"] == ('{"HeelHeight\\t1in - 1 3/4in": "低跟", "HeelHeight\\tFlat": "平跟", '
                                       '"HeelHeight\\tUnder 1in": "平跟"}')
     assert table.loc["neckline", "unmapped_labels"] == ["neckline_design_labels: Invisible"]
+    assert table.loc["neckline", "task_weights"] == {"neckline_design_labels": 400, "neck_design_labels": 150}
 
 
 def test_a_fixed_strategy_restricts_the_candidates():

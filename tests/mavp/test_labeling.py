@@ -19,16 +19,19 @@ def test_softmax_labels_of_one_value_add_up_and_unmapped_labels_count_for_nothin
     np.testing.assert_allclose(p, [[0.4, 0.55]])
 
 
-def test_sigmoid_labels_take_their_maximum_and_several_heads_their_best():
+def test_sigmoid_labels_take_their_maximum_and_several_heads_mix_by_their_image_counts():
     probs = {"s": np.array([[0.4, 0.3, 0.35, 0.9]])}
     _, p = slot_value_probabilities(probs, MAP, {"s": SLEEVES}, {"s": True})
     np.testing.assert_allclose(p, [[0.4, 0.35]])
     two_heads = {"a": np.array([[0.7, 0.3]]), "b": np.array([[0.2, 0.8]])}
     label_map = {"a\tx": "圆领", "a\ty": "V领", "b\tz": "高领", "b\tw": "V领"}
-    values, p = slot_value_probabilities(two_heads, label_map, {"a": ["x", "y"], "b": ["z", "w"]},
-                                         {"a": False, "b": False})
+    classes, multi = {"a": ["x", "y"], "b": ["z", "w"]}, {"a": False, "b": False}
+    values, p = slot_value_probabilities(two_heads, label_map, classes, multi)
     assert values == ["V领", "圆领", "高领"]
-    np.testing.assert_allclose(p, [[0.8, 0.7, 0.2]])
+    np.testing.assert_allclose(p, [[0.55, 0.35, 0.1]])
+    # head a's family is three times as common: its answer weighs three times as much
+    _, p = slot_value_probabilities(two_heads, label_map, classes, multi, {"a": 300, "b": 100})
+    np.testing.assert_allclose(p, [[0.425, 0.525, 0.05]])
 
 
 def test_only_the_category_s_slots_are_labelled():
