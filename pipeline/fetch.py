@@ -49,7 +49,7 @@ import pandas as pd
 from pipeline.images import MISSING, check_image
 from pipeline.io import atomic_path
 from pipeline.records import RejectCollector
-from pipeline.sources.ifashion import DUPLICATE_IMAGE_ID, _SAFE_ID, _id, _load_json, _short_json
+from pipeline.sources.ifashion import DUPLICATE_IMAGE_ID, SAFE_ID, load_json, parse_id, short_json
 
 log = logging.getLogger(__name__)
 
@@ -261,22 +261,22 @@ def ifashion_fetch_items(json_path: str | os.PathLike, images_dir: str | os.Path
     Parsed with the iFashion reader's helpers, so ids and file names match what it reads."""
     path, images_dir = Path(json_path), Path(images_dir)
     rejects = RejectCollector("ifashion")
-    data = _load_json(path, rejects, need_annotations=False)
+    data = load_json(path, rejects, need_annotations=False)
     items: list[tuple[str, str, Path]] = []
     seen: dict[str, int] = {}
     stats = {"int_ids": 0}
     for i, entry in enumerate(data["images"] if data is not None else []):
         where = f"{path}#images[{i}]"
         entry_ok = isinstance(entry, dict)
-        image_id = _id(entry.get("imageId"), stats) if entry_ok else None
+        image_id = parse_id(entry.get("imageId"), stats) if entry_ok else None
         url = entry.get("url") if entry_ok else None
-        if image_id is None or not _SAFE_ID.match(image_id):
+        if image_id is None or not SAFE_ID.match(image_id):
             detail = "no imageId usable as a file name" if entry_ok else "entry is not an object"
-            rejects.add(where, _short_json(entry), MISSING_IMAGE_ID, detail)
+            rejects.add(where, short_json(entry), MISSING_IMAGE_ID, detail)
         elif not isinstance(url, str) or not url.strip():
-            rejects.add(where, _short_json(entry), MISSING_URL, f"imageId {image_id} has no url")
+            rejects.add(where, short_json(entry), MISSING_URL, f"imageId {image_id} has no url")
         elif image_id in seen:
-            rejects.add(where, _short_json(entry), DUPLICATE_IMAGE_ID,
+            rejects.add(where, short_json(entry), DUPLICATE_IMAGE_ID,
                         f"imageId {image_id} already at images[{seen[image_id]}]")
         else:
             seen[image_id] = i

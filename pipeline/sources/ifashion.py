@@ -42,7 +42,7 @@ SPLITS = ("train", "validation")
 TEST_FILE = "test.json"
 IMAGE_PATTERN = "images/{imageId}.jpg"
 # An imageId becomes part of a file name: no separators, no leading dot.
-_SAFE_ID = re.compile(r"^[^/\\.\s][^/\\\s]*$")
+SAFE_ID = re.compile(r"^[^/\\.\s][^/\\\s]*$")
 
 # Reason codes of this reader (besides the image codes of pipeline.images).
 ROOT_MISSING = "root_missing"
@@ -103,7 +103,7 @@ def load_label_map(path: str | os.PathLike | None = None) -> dict[str, Label]:
     return labels
 
 
-def _id(value: Any, stats: dict[str, Any]) -> str | None:
+def parse_id(value: Any, stats: dict[str, Any]) -> str | None:
     """A string id from a JSON string or integer (ints counted in stats); None if neither."""
     if isinstance(value, str) and value.strip():
         return value.strip()
@@ -113,14 +113,14 @@ def _id(value: Any, stats: dict[str, Any]) -> str | None:
     return None
 
 
-def _short_json(obj: Any) -> str:
+def short_json(obj: Any) -> str:
     try:
         return json.dumps(obj, ensure_ascii=False)
     except (TypeError, ValueError):
         return repr(obj)
 
 
-def _load_json(path: Path, rejects: RejectCollector, need_annotations: bool) -> dict | None:
+def load_json(path: Path, rejects: RejectCollector, need_annotations: bool) -> dict | None:
     if not path.is_file():
         rejects.add(path, "", FILE_MISSING, f"{path.name} not found")
         return None
@@ -132,7 +132,7 @@ def _load_json(path: Path, rejects: RejectCollector, need_annotations: bool) -> 
         return None
     keys = ("images", "annotations") if need_annotations else ("images",)
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in keys):
-        rejects.add(path, _short_json(data)[:200], BAD_STRUCTURE,
+        rejects.add(path, short_json(data)[:200], BAD_STRUCTURE,
                     f"top level must be an object with list(s) {list(keys)}; "
                     "the whole file is rejected")
         return None
@@ -197,28 +197,28 @@ def read_ifashion(
     pending: list[dict] = []
     for split in splits:
         path = root / f"{split}.json"
-        data = _load_json(path, rejects, need_annotations=True)
+        data = load_json(path, rejects, need_annotations=True)
         if data is None:
             continue
         images: dict[str, tuple[str, str, dict]] = {}  # id -> (url, location, entry)
         rejected_ids: set[str] = set()
         for i, entry in enumerate(data["images"]):
             where = f"{path}#images[{i}]"
-            image_id = _id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
+            image_id = parse_id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
             url = entry.get("url") if isinstance(entry, dict) else None
-            if (image_id is None or not _SAFE_ID.match(image_id)
+            if (image_id is None or not SAFE_ID.match(image_id)
                     or not isinstance(url, str) or not url.strip()):
-                missing = "imageId" if image_id is None or not _SAFE_ID.match(image_id) else "url"
-                rejects.add(where, _short_json(entry), BAD_IMAGE_ENTRY, f"no usable {missing}")
+                missing = "imageId" if image_id is None or not SAFE_ID.match(image_id) else "url"
+                rejects.add(where, short_json(entry), BAD_IMAGE_ENTRY, f"no usable {missing}")
                 if image_id is not None:
                     rejected_ids.add(image_id)
                 continue
             if image_id in images:
-                rejects.add(where, _short_json(entry), DUPLICATE_IMAGE_ID,
+                rejects.add(where, short_json(entry), DUPLICATE_IMAGE_ID,
                             f"imageId {image_id} listed twice in {path.name}")
                 continue
             if not split_of_pattern and image_id in owner:
-                rejects.add(where, _short_json(entry), DUPLICATE_IMAGE_ID,
+                rejects.add(where, short_json(entry), DUPLICATE_IMAGE_ID,
                             f"imageId {image_id} is also in {owner[image_id]}.json and "
                             f"{image_pattern!r} maps both to one file (add {{split}})")
                 rejected_ids.add(image_id)
@@ -231,10 +231,10 @@ def read_ifashion(
         annotated: dict[str, int] = {}
         for i, entry in enumerate(data["annotations"]):
             where = f"{path}#annotations[{i}]"
-            image_id = _id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
+            image_id = parse_id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
             raw_ids = entry.get("labelId") if isinstance(entry, dict) else None
             if image_id is None or not isinstance(raw_ids, list):
-                rejects.add(where, _short_json(entry), BAD_ANNOTATION,
+                rejects.add(where, short_json(entry), BAD_ANNOTATION,
                             "needs an imageId and a labelId list")
                 if image_id is not None:
                     annotated.setdefault(image_id, i)  # its image is accounted for here
@@ -244,11 +244,11 @@ def read_ifashion(
                 stats["annotations_of_rejected_images"] += 1
                 continue
             if image_id not in images:
-                rejects.add(where, _short_json(entry), ANNOTATION_UNKNOWN_IMAGE,
+                rejects.add(where, short_json(entry), ANNOTATION_UNKNOWN_IMAGE,
                             f"imageId {image_id} is not in the images of {path.name}")
                 continue
             if image_id in annotated:
-                rejects.add(where, _short_json(entry), DUPLICATE_ANNOTATION,
+                rejects.add(where, short_json(entry), DUPLICATE_ANNOTATION,
                             f"imageId {image_id} already annotated at "
                             f"annotations[{annotated[image_id]}]")
                 continue
@@ -256,7 +256,7 @@ def read_ifashion(
             label_ids: list[str] = []
             bad_ids: list[str] = []
             for raw in raw_ids:
-                label_id = _id(raw, stats)
+                label_id = parse_id(raw, stats)
                 if label_id is None or label_id not in labels_by_id:
                     bad_ids.append(repr(raw))
                 elif label_id in label_ids:
@@ -264,11 +264,11 @@ def read_ifashion(
                 else:
                     label_ids.append(label_id)
             if bad_ids:
-                rejects.add(where, _short_json(entry), UNKNOWN_LABEL_ID,
+                rejects.add(where, short_json(entry), UNKNOWN_LABEL_ID,
                             f"labelId(s) {', '.join(bad_ids)} not in {map_path.name}")
                 continue
             if not label_ids:
-                rejects.add(where, _short_json(entry), NO_LABELS, "empty labelId list")
+                rejects.add(where, short_json(entry), NO_LABELS, "empty labelId list")
                 continue
             by_group: dict[str, list[str]] = {}
             for label_id in label_ids:
@@ -286,20 +286,20 @@ def read_ifashion(
                             "by_group": by_group, "file": path.name})
         for image_id, (_url, image_where, entry) in images.items():
             if image_id not in annotated:
-                rejects.add(image_where, _short_json(entry), NO_LABELS,
+                rejects.add(image_where, short_json(entry), NO_LABELS,
                             f"imageId {image_id} has no annotation in {path.name}")
 
     if test_file:
         test_path = root / test_file
         if test_path.is_file():
-            data = _load_json(test_path, rejects, need_annotations=False)
+            data = load_json(test_path, rejects, need_annotations=False)
             if data is not None:
                 seen: set[str] = set()
                 for i, entry in enumerate(data["images"]):
-                    image_id = _id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
+                    image_id = parse_id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
                     if image_id is None or image_id in seen:
                         reason = BAD_IMAGE_ENTRY if image_id is None else DUPLICATE_IMAGE_ID
-                        rejects.add(f"{test_path}#images[{i}]", _short_json(entry), reason,
+                        rejects.add(f"{test_path}#images[{i}]", short_json(entry), reason,
                                     "no usable imageId" if image_id is None
                                     else f"imageId {image_id} listed twice in {test_file}")
                         continue
@@ -319,7 +319,7 @@ def read_ifashion(
             detail = check.detail
             if check.reason == MISSING:
                 detail = f"listed in {p['file']} but not fetched to {p['rel']} ({check.detail})"
-            rejects.add(p["where"], _short_json(p["entry"]), check.reason, detail)
+            rejects.add(p["where"], short_json(p["entry"]), check.reason, detail)
             continue
         for group, label_ids in p["by_group"].items():
             names = [labels_by_id[i].name for i in label_ids]
