@@ -180,8 +180,9 @@ def values_in_vocabulary(mavp_home: MavpHome) -> dg.AssetCheckResult:
 @dg.asset_check(asset=mavp, blocking=True, description="Row counts of the parquet splits equal the report's.")
 def row_counts_match_report(mavp_home: MavpHome) -> dg.AssetCheckResult:
     files = {s: len(f) for s, f in _split_frames(mavp_home).items()}
-    reported = _quality(mavp_home)["split"]["instances"]
-    table_v = next(r for r in _quality(mavp_home)["table_v"] if r["category"] == "All")["instances"]
+    quality = _quality(mavp_home)
+    reported = quality["split"]["instances"]
+    table_v = next(r for r in quality["table_v"] if r["category"] == "All")["instances"]
     passed = files == reported and sum(files.values()) == table_v
     return dg.AssetCheckResult(passed=passed, metadata={"files": dg.MetadataValue.json(files),
                                                         "report": dg.MetadataValue.json(reported),

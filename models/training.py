@@ -152,13 +152,14 @@ def fit(model: nn.Module,
         seed_everything(config.seed)
 
     t0 = time.perf_counter()
-    examples = 0
+    examples, train_seconds = 0, 0.0       # throughput counts the training steps, not validation
     stale = 0 if result.best_epoch < 0 else result.epochs_run - 1 - result.best_epoch
     for epoch in range(start_epoch, config.epochs):
         if config.patience is not None and stale >= config.patience:
             break
         model.train()
         total, n = 0.0, 0
+        t_epoch = time.perf_counter()
         for batch in epoch_batches(epoch):
             batch = to_device(batch, device)
             with torch.autocast(device_type=device.type, enabled=use_amp):
@@ -175,6 +176,7 @@ def fit(model: nn.Module,
             total += float(loss.detach()) * size
             n += size
         examples += n
+        train_seconds += time.perf_counter() - t_epoch
         record = {"epoch": epoch, "train_loss": total / max(1, n)}
         if evaluate is not None:
             model.eval()
@@ -198,7 +200,7 @@ def fit(model: nn.Module,
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
             break
     result.seconds += time.perf_counter() - t0
-    result.examples_per_second = examples / max(1e-9, time.perf_counter() - t0)
+    result.examples_per_second = examples / max(1e-9, train_seconds)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -18,7 +18,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from models.backbones import resize_square
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.io import atomic_path, content_key, file_sha256, write_json
 from pipeline.records import RejectCollector
@@ -40,6 +39,8 @@ class DecodedImages:
 
 
 def _decode_chunk(paths: Sequence[str], size: int) -> list[tuple[np.ndarray | None, str, str]]:
+    from models.backbones import resize_square    # torch-side module: imported when decoding, not on load
+
     out = []
     for path in paths:
         try:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STRATEGIES = ("multi_task", "joint", "single_task", "single_label", "multi_label_mix", "multi_label")
-
-
 @dataclass(frozen=True)
 class ClassifierConfig:
     backbone: str = "swin_tiny_patch4_window7_224"

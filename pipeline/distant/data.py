@@ -45,7 +45,6 @@ class TaskLabels:
 class SourceImages:
     source: str
     image_ids: list[str]
-    paths: list[str]
     split: np.ndarray            # (N,) of SPLITS
     pixels: np.ndarray           # (N, S, S, 3) uint8, memory-mapped from the cache
     tasks: dict[str, TaskLabels]
@@ -87,5 +86,5 @@ def load_source_images(table: pd.DataFrame, tasks: Sequence[str], image_size: in
     rejects = decoded.rejects
     if len(rejects):
         rejects = rejects.assign(record=rejects["location"].map(dict(zip(images["image_path"], images["image_id"]))))
-    return SourceImages(source, image_ids, kept["image_path"].tolist(), split_811(image_ids, split_seed),
+    return SourceImages(source, image_ids, split_811(image_ids, split_seed),
                         decoded.pixels, task_labels, rejects.astype("string"), decoded.key)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from pipeline.distant.config import SlotClassifierChoice
@@ -19,6 +20,20 @@ from pipeline.io import write_json
 from pipeline.schema import Schema
 
 READY, NO_CLASSIFIER, NOT_TRAINED = "ready", "no_classifier", "not_trained"
+
+
+def value_probabilities(probs: np.ndarray, class_values: Sequence[str | None], values: Sequence[str],
+                        multi_label: bool) -> np.ndarray:
+    """(N, V) probability of each MAVP value from (N, C) class probabilities: the classes that
+    map to one value add up under a softmax head and take their maximum under a sigmoid head
+    (independent probabilities, which could add up past one); unmapped classes count for nothing."""
+    out = np.zeros((len(probs), len(values)), np.float32)
+    for j, value in enumerate(class_values):
+        if value is None:
+            continue
+        k = values.index(value)
+        out[:, k] = np.maximum(out[:, k], probs[:, j]) if multi_label else out[:, k] + probs[:, j]
+    return out
 
 
 def parse_choice(text: str) -> SlotClassifierChoice:

@@ -22,6 +22,7 @@ from models.backbones import normalize_pixels
 from models.training import Batches, TrainConfig, fit, resolve_device
 from pipeline.distant.config import ClassifierConfig
 from pipeline.distant.data import SourceImages
+from pipeline.distant.selection import value_probabilities
 
 MODEL_FILE = "model.pt"
 
@@ -57,8 +58,8 @@ def backbone_spec(config: ClassifierConfig) -> BackboneSpec:
 
 def augment(x: torch.Tensor, max_shift: int) -> torch.Tensor:
     """Mirror half the batch and shift each image by up to ``max_shift`` pixels (edge pixels
-    repeat). From-scratch transformers on a few hundred images per task memorise positions
-    without it; neither changes a garment's lengths, neckline or colour."""
+    repeat); neither changes a garment's lengths, neckline or colour. Shifting is off by default:
+    within the sample's 20-epoch budget it slowed learning more than it helped."""
     flip = torch.rand(len(x), device=x.device) < 0.5
     x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
     if max_shift <= 0:
@@ -88,18 +89,15 @@ def predict_probabilities(model: AttributeClassifier, pixels: np.ndarray, rows: 
     return {name: np.concatenate(p) if p else np.zeros((0, 0), np.float32) for name, p in parts.items()}
 
 
-def value_hits(probs: np.ndarray, targets: np.ndarray, values: Sequence[str | None]) -> np.ndarray:
-    """Per row: whether the MAVP value with the most probability (summed over the source
-    labels that map to it) is one of the true labels' values; NaN where no true label maps."""
-    names = sorted({v for v in values if v})
+def value_hits(probs: np.ndarray, targets: np.ndarray, class_values: Sequence[str | None],
+               multi_label: bool = False) -> np.ndarray:
+    """Per row: whether the MAVP value labeling would emit (:func:`value_probabilities`) is one
+    of the true labels' values; NaN where no true label maps to a value."""
+    names = sorted({v for v in class_values if v})
     if not names:
         return np.full(len(probs), np.nan)
-    to_value = np.zeros((len(values), len(names)), np.float32)
-    for j, v in enumerate(values):
-        if v:
-            to_value[j, names.index(v)] = 1.0
-    predicted = (probs @ to_value).argmax(axis=1)
-    truth = (targets @ to_value) > 0
+    predicted = value_probabilities(probs, class_values, names, multi_label).argmax(axis=1)
+    truth = value_probabilities(targets, class_values, names, multi_label=True) > 0
     hits = truth[np.arange(len(probs)), predicted].astype(float)
     return np.where(truth.any(axis=1), hits, np.nan)
 
@@ -125,6 +123,7 @@ def accuracy_by_task(model: AttributeClassifier, data: SourceImages, masks: Mapp
     rows_by_task = {t: np.flatnonzero(m & data.in_split(split)) for t, m in masks.items()}
     needed = np.unique(np.concatenate([r for r in rows_by_task.values()] or [np.zeros(0, np.int64)]))
     probs = predict_probabilities(model, data.pixels, needed) if len(needed) else {}
+    multi = {h.name: h.multi_label for h in model.task_heads}
     where = {row: i for i, row in enumerate(needed)}
     scores.distinct_images = int(len(needed))
     for task, rows in rows_by_task.items():
@@ -135,7 +134,7 @@ def accuracy_by_task(model: AttributeClassifier, data: SourceImages, masks: Mapp
         p = probs[task][[where[r] for r in rows]]
         y = data.tasks[task].targets[rows]
         scores.accuracy[task] = _mean_or_nan(top1_hits(torch.from_numpy(p), torch.from_numpy(y)).float().numpy())
-        scores.value_accuracy[task] = _mean_or_nan(value_hits(p, y, values.get(task, [None] * y.shape[1])))
+        scores.value_accuracy[task] = _mean_or_nan(value_hits(p, y, values.get(task, [None] * y.shape[1]), multi[task]))
     return scores
 
 

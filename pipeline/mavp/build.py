@@ -76,12 +76,13 @@ def _md(title: str, frame: pd.DataFrame | None) -> str:
 
 def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -> tuple[DatasetBuild, dict]:
     text = text_values(inputs.records, schema)
-    image_rel = {cid: f"images/{cid}{Path(path).suffix.lower() or '.jpg'}"
-                 for cid, path in zip(inputs.images["cid"], inputs.images["image_path"])}
+    image_rel, used_images = {}, {}            # cid -> path in the dataset; that path -> source file
+    for cid, path in zip(inputs.images["cid"], inputs.images["image_path"]):
+        image_rel[cid] = f"images/{cid}{Path(path).suffix.lower() or '.jpg'}"
+        used_images[image_rel[cid]] = path
     rows = assemble_rows(inputs.records, text.valid, inputs.labels, image_rel, inputs.partition, schema)
     split = assign_splits(rows, config.split, config.seed)
     splits = {s: rows[split == s].reset_index(drop=True) for s in SPLITS}
-    used_images = {image_rel[c]: p for c, p in zip(inputs.images["cid"], inputs.images["image_path"])}
     image_slots = sorted(inputs.partition["image"])
 
     with_split = rows.assign(split=split)

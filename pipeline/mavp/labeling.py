@@ -21,8 +21,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from pipeline.distant.selection import value_probabilities
 from pipeline.io import content_key, file_sha256
-from pipeline.pixels import decode_images
+from pipeline.pixels import DecodedImages, decode_images
 from pipeline.schema import Schema
 
 NONE = "none"
@@ -43,18 +44,11 @@ def slot_value_probabilities(probs: Mapping[str, np.ndarray], label_to_value: Ma
     values = sorted({v for v in label_to_value.values() if v})
     weights = {t: (task_weights or {}).get(t, 1.0) for t in probs}
     total = sum(weights.values()) or 1.0
-    out = None
+    out = np.zeros((len(next(iter(probs.values()))) if probs else 0, len(values)), np.float32)
     for task, p in probs.items():
-        per_value = np.zeros((len(p), len(values)), np.float32)
-        for j, label in enumerate(classes[task]):
-            value = label_to_value.get(f"{task}\t{label}")
-            if value is None:
-                continue
-            k = values.index(value)
-            per_value[:, k] = np.maximum(per_value[:, k], p[:, j]) if multi_label[task] else per_value[:, k] + p[:, j]
-        per_value *= weights[task] / total
-        out = per_value if out is None else out + per_value
-    return values, out if out is not None else np.zeros((0, len(values)), np.float32)
+        class_values = [label_to_value.get(f"{task}\t{label}") for label in classes[task]]
+        out += value_probabilities(p, class_values, values, multi_label[task]) * (weights[task] / total)
+    return values, out
 
 
 def applicable_image_slots(category: str, image_slots: Sequence[str], schema: Schema) -> list[str]:
@@ -79,10 +73,14 @@ def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers:
     stats["without_image"] = int(len(products) - len(with_image))
 
     predictions: dict[str, tuple[list[str], np.ndarray, list[str]]] = {}   # slot -> values, probs, cids
+    decoded_by_size: dict[int, DecodedImages] = {}
     for checkpoint, group in pd.DataFrame(list(chosen.values())).groupby("checkpoint") if chosen else []:
         model, extra = load_classifier(checkpoint)
-        decoded = decode_images([path_of[c] for c in with_image["cid"]], int(extra["image_size"]), cache_dir,
-                                workers, source="mepave_images")
+        size = int(extra["image_size"])
+        if size not in decoded_by_size:
+            decoded_by_size[size] = decode_images([path_of[c] for c in with_image["cid"]], size, cache_dir, workers,
+                                                  source="mepave_images")
+        decoded = decoded_by_size[size]
         kept_cids = with_image["cid"].iloc[decoded.kept].tolist()
         probs = predict_probabilities(model, decoded.pixels, batch_size=batch_size)
         classes = {h.name: h.classes for h in model.task_heads}
@@ -114,10 +112,11 @@ def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers:
 
 def labeling_key(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers: pd.DataFrame,
                  image_slots: Sequence[str]) -> str:
-    """Hash of what the labels depend on: product categories, image bytes, checkpoints, slots."""
+    """Hash of what the labels depend on: product categories, image bytes, checkpoints, the whole
+    choice table (tasks, label maps, head weights) and the slots."""
     checkpoints = sorted({c for c in slot_classifiers["checkpoint"].dropna()})
     return content_key("labels/v1", products[["cid", "category"]].sort_values("cid").reset_index(drop=True),
                        sorted(zip(images["cid"], (file_sha256(p) for p in images["image_path"]))),
                        [file_sha256(c) for c in checkpoints],
-                       slot_classifiers[["slot", "status", "checkpoint", "label_to_value"]].astype(str),
+                       slot_classifiers.astype(str),
                        sorted(image_slots))

@@ -112,7 +112,7 @@ def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: Backb
     paths = sorted(set(examples["image_path"]))
     decoded = decode_images(paths, config.image_size, source=SOURCE)
     pixels, kept, rejects = np.asarray(decoded.pixels), decoded.kept, decoded.rejects
-    row_of_path = {paths[i]: r for r, i in enumerate(kept)}
+    row_of_path = decoded.row_of_path()
     examples = examples[examples["image_path"].isin(row_of_path)].reset_index(drop=True)
     image_row = torch.tensor(examples["image_path"].map(row_of_path).to_numpy(), dtype=torch.long)
     targets = torch.tensor(examples["value_id"].to_numpy(), dtype=torch.long)
