@@ -4,7 +4,8 @@ AdamW, a linear warm-up then cosine decay per step, optional gradient clipping, 
 precision on a GPU, early stopping on a validation score, a checkpoint after every epoch and
 resume from the last one. The batch order of an epoch comes from ``(seed, epoch)`` and the
 torch RNG state is checkpointed, so a resumed run ends with the same weights as an
-uninterrupted one.
+uninterrupted one. A caller may pass a ``progress`` meter for the steps (the pipeline's
+``pipeline.progress.training_progress``); this module only calls it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence, Sized
+from typing import Callable, Iterable, Mapping, Protocol, Sequence, Sized
 
 import numpy as np
 import torch
@@ -48,6 +49,24 @@ class TrainResult:
     seconds: float = 0.0
     examples_per_second: float = 0.0
     resumed_from: int | None = None
+
+
+class Progress(Protocol):
+    """What :func:`fit` reports its steps to: ``update(n, **postfix)`` after each step (the
+    postfix holds the epoch, the epoch's running loss and the last validation score) and
+    ``close()`` at the end."""
+
+    def update(self, n: int = 1, **postfix: object) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _NoProgress:
+    def update(self, n: int = 1, **postfix: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class Batches(Sequence):
@@ -106,14 +125,16 @@ def fit(model: nn.Module,
         config: TrainConfig,
         evaluate: Callable[[nn.Module], float] | None = None,
         checkpoint_dir: Path | str | None = None,
-        stop_after_epochs: int | None = None) -> TrainResult:
+        stop_after_epochs: int | None = None,
+        progress: Callable[[int], Progress] | None = None) -> TrainResult:
     """Train ``model`` in place and leave the best (or last) weights in it.
 
     ``epoch_batches(epoch)`` returns that epoch's batches (dicts of tensors, a sized
     sequence); ``loss_fn(model, batch)`` the scalar loss; ``evaluate(model)`` a validation
     score, higher is better. With ``checkpoint_dir`` every epoch is saved and a run finds and
     continues the last checkpoint there. ``stop_after_epochs`` ends the call early, as an
-    interruption would (for resume tests and time-boxed runs).
+    interruption would (for resume tests and time-boxed runs). ``progress(total_steps)``, when
+    given, makes the meter this run's steps are counted on (a resumed run counts what is left).
     """
     device = resolve_device(config.device)
     model.to(device)
@@ -154,51 +175,58 @@ def fit(model: nn.Module,
     t0 = time.perf_counter()
     examples, train_seconds = 0, 0.0       # throughput counts the training steps, not validation
     stale = 0 if result.best_epoch < 0 else result.epochs_run - 1 - result.best_epoch
-    for epoch in range(start_epoch, config.epochs):
-        if config.patience is not None and stale >= config.patience:
-            break
-        model.train()
-        total, n = 0.0, 0
-        t_epoch = time.perf_counter()
-        for batch in epoch_batches(epoch):
-            batch = to_device(batch, device)
-            with torch.autocast(device_type=device.type, enabled=use_amp):
-                loss = loss_fn(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            size = len(next(iter(batch.values())))
-            total += float(loss.detach()) * size
-            n += size
-        examples += n
-        train_seconds += time.perf_counter() - t_epoch
-        record = {"epoch": epoch, "train_loss": total / max(1, n)}
-        if evaluate is not None:
-            model.eval()
-            with torch.no_grad():
-                score = float(evaluate(model))
-            record["val_score"] = score
-            if result.best_score is None or score > result.best_score:
-                result.best_score, result.best_epoch, stale = score, epoch, 0
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    meter = progress(steps_per_epoch * max(0, config.epochs - start_epoch)) if progress else _NoProgress()
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            if config.patience is not None and stale >= config.patience:
+                meter.update(0, stopped="early")
+                break
+            model.train()
+            total, n = 0.0, 0
+            t_epoch = time.perf_counter()
+            for batch in epoch_batches(epoch):
+                batch = to_device(batch, device)
+                with torch.autocast(device_type=device.type, enabled=use_amp):
+                    loss = loss_fn(model, batch)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                size = len(next(iter(batch.values())))
+                total += float(loss.detach()) * size
+                n += size
+                meter.update(1, epoch=f"{epoch + 1}/{config.epochs}", loss=total / max(1, n))
+            examples += n
+            train_seconds += time.perf_counter() - t_epoch
+            record = {"epoch": epoch, "train_loss": total / max(1, n)}
+            if evaluate is not None:
+                model.eval()
+                with torch.no_grad():
+                    score = float(evaluate(model))
+                record["val_score"] = score
+                meter.update(0, val=score)
+                if result.best_score is None or score > result.best_score:
+                    result.best_score, result.best_epoch, stale = score, epoch, 0
+                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+                else:
+                    stale += 1
             else:
-                stale += 1
-        else:
-            result.best_epoch = epoch
-        result.history.append(record)
-        result.epochs_run = epoch + 1
-        if ckpt_dir is not None:
-            atomic_save({"epoch": epoch, "config": asdict(config), "model": model.state_dict(),
-                          "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                          "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
-                          "best_model": best_state, "result": asdict(result)}, ckpt_dir / LAST_CHECKPOINT)
-        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
-            break
+                result.best_epoch = epoch
+            result.history.append(record)
+            result.epochs_run = epoch + 1
+            if ckpt_dir is not None:
+                atomic_save({"epoch": epoch, "config": asdict(config), "model": model.state_dict(),
+                              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                              "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+                              "best_model": best_state, "result": asdict(result)}, ckpt_dir / LAST_CHECKPOINT)
+            if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
+                break
+    finally:
+        meter.close()
     result.seconds += time.perf_counter() - t0
     result.examples_per_second = examples / max(1e-9, train_seconds)
     if best_state is not None:

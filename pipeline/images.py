@@ -18,6 +18,8 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, ImageFile
 
+from pipeline.progress import track
+
 # A truncated file must fail, not be padded with grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -116,7 +118,7 @@ def check_images(paths: Iterable[str | os.PathLike], workers: int | None = None)
     if len(paths) < 32 or workers <= 1:
         return [check_image(p) for p in paths]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(check_image, paths))
+        return list(track(pool.map(check_image, paths), "checking images", len(paths), "image"))
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

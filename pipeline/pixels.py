@@ -4,13 +4,15 @@ Training reads batches by indexing one uint8 array, so the loop has no per-image
 (no decoding, no resizing, no PIL). The array is written once as ``<cache>/<key>.npy`` and opened
 memory-mapped, so a source far larger than memory still works and a rerun decodes nothing. The
 key hashes every file's bytes and the size: any changed image, or another size, makes a new
-array. Decoding runs in worker processes (each decodes and resizes a chunk of files).
+array. Decoding runs in worker processes (each decodes and resizes a chunk of files); its
+progress is counted per chunk (:mod:`pipeline.progress`).
 """
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +22,7 @@ import pandas as pd
 
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.io import atomic_path, content_key, file_sha256, write_json
+from pipeline.progress import track
 from pipeline.records import RejectCollector
 
 
@@ -79,11 +82,11 @@ def decode_images(paths: Sequence[str], size: int, cache_dir: Path | str | None 
             return DecodedImages(paths, np.load(array_path, mmap_mode="r"), meta["kept"], rejects, key, True)
 
     chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
-    if workers > 1 and len(chunks) > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            decoded = [item for part in pool.map(_decode_chunk, chunks, [size] * len(chunks)) for item in part]
-    else:
-        decoded = [item for part in chunks for item in _decode_chunk(part, size)]
+    parallel = workers > 1 and len(chunks) > 1
+    with ProcessPoolExecutor(workers) if parallel else nullcontext() as pool:
+        parts = (pool.map if parallel else map)(_decode_chunk, chunks, [size] * len(chunks))
+        decoded = [item for part in track(parts, f"decoding images ({source}, {size} px)", len(paths), "image",
+                                          count=len) for item in part]
     rejects = RejectCollector(source)
     kept = []
     for i, (image, reason, detail) in enumerate(decoded):

@@ -23,6 +23,7 @@ from models.training import Batches, TrainConfig, fit, resolve_device
 from pipeline.distant.config import ClassifierConfig
 from pipeline.distant.data import SourceImages
 from pipeline.distant.selection import value_probabilities
+from pipeline.progress import Progress, training_progress
 
 MODEL_FILE = "model.pt"
 
@@ -74,18 +75,20 @@ def augment(x: torch.Tensor, max_shift: int) -> torch.Tensor:
 
 
 def predict_probabilities(model: AttributeClassifier, pixels: np.ndarray, rows: np.ndarray | None = None,
-                          batch_size: int = 256) -> dict[str, np.ndarray]:
-    """Class probabilities per task for ``pixels[rows]`` (uint8 NHWC), batched."""
+                          batch_size: int = 256, progress: str | None = None) -> dict[str, np.ndarray]:
+    """Class probabilities per task for ``pixels[rows]`` (uint8 NHWC), batched; counted on a
+    progress meter named ``progress`` when one is given."""
     device = next(model.parameters()).device
     rows = np.arange(len(pixels)) if rows is None else np.asarray(rows)
     multi = {h.name: h.multi_label for h in model.task_heads}
     parts: dict[str, list[np.ndarray]] = {name: [] for name in multi}
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), Progress(progress, len(rows), "image") as meter:
         for start in range(0, len(rows), batch_size):
             x = normalize_pixels(torch.from_numpy(np.asarray(pixels[rows[start:start + batch_size]]))).to(device)
             for name, logits in model(x).items():
                 parts[name].append(probabilities(logits.float(), multi[name]).cpu().numpy())
+            meter.update(len(x))
     return {name: np.concatenate(p) if p else np.zeros((0, 0), np.float32) for name, p in parts.items()}
 
 
@@ -180,7 +183,7 @@ def train_classifier(data: SourceImages, name: str, strategy: str, tasks: Sequen
     train_config = TrainConfig(epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
                                warmup_fraction=config.warmup_fraction, patience=config.patience, seed=config.seed)
     result = fit(model, epoch_batches, loss_fn, train_config, evaluate=evaluate, checkpoint_dir=out_dir,
-                 stop_after_epochs=stop_after_epochs)
+                 stop_after_epochs=stop_after_epochs, progress=training_progress(f"training {name}"))
     val = accuracy_by_task(model, data, masks, "validation", values)
     t_inf = time.perf_counter()
     test = accuracy_by_task(model, data, masks, "test", values)

@@ -82,7 +82,8 @@ def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers:
                                                   source="mepave_images")
         decoded = decoded_by_size[size]
         kept_cids = with_image["cid"].iloc[decoded.kept].tolist()
-        probs = predict_probabilities(model, decoded.pixels, batch_size=batch_size)
+        probs = predict_probabilities(model, decoded.pixels, batch_size=batch_size,
+                                      progress=f"labeling {', '.join(sorted(group['slot']))}")
         classes = {h.name: h.classes for h in model.task_heads}
         multi = {h.name: h.multi_label for h in model.task_heads}
         for row in group.to_dict("records"):

@@ -26,6 +26,7 @@ from models.backbones import build_backbone, normalize_pixels
 from models.training import Batches, TrainConfig, fit, seed_everything
 from pipeline.io import atomic_path, content_key, file_sha256
 from pipeline.pixels import decode_images
+from pipeline.progress import training_progress
 from pipeline.saliency.config import BackbonePretrainConfig
 from pipeline.schema import Schema
 from pipeline.saliency.instances import ValueVocabulary
@@ -143,7 +144,8 @@ def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: Backb
         return nn.functional.cross_entropy(_masked_logits(m(x), b["allowed"]), b["y"])
 
     result = fit(model, epoch_batches, loss_fn,
-                 TrainConfig(epochs=config.epochs, lr=config.lr, weight_decay=1e-4, seed=config.seed))
+                 TrainConfig(epochs=config.epochs, lr=config.lr, weight_decay=1e-4, seed=config.seed),
+                 progress=training_progress("pretraining the grid backbone"))
     per_slot = {}
     if n_hold:
         with torch.no_grad():

@@ -21,6 +21,7 @@ from models.masked_value import MultimodalMaskedValuePredictor, TextMaskedValueP
 from models.text import (SmallBertConfig, TextEncoder, build_char_encoder, collate_masked, load_text_encoder,
                          masked_token_ids)
 from models.training import Batches, TrainConfig, fit, seed_everything
+from pipeline.progress import training_progress
 from pipeline.saliency.config import PredictorConfig
 from pipeline.saliency.regions import RegionTable
 
@@ -140,7 +141,8 @@ def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: R
                  TrainConfig(epochs=config.epochs, lr=config.lr, warmup_fraction=config.warmup_fraction,
                              seed=seed, weight_decay=config.weight_decay,
                              patience=config.patience if len(dev.targets) else None),
-                 evaluate=dev_accuracy if len(dev.targets) else None)
+                 evaluate=dev_accuracy if len(dev.targets) else None,
+                 progress=training_progress(f"training the {mode} predictor (seed {seed})"))
     pred, prob = predict(model, valid, pad, use_regions)
     out = valid.frame[["cid", "sid", "slot", "value", "value_id", "start", "end"]].copy()
     out.insert(0, "seed", seed)

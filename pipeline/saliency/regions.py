@@ -24,6 +24,7 @@ from models.backbones import build_backbone, load_weights
 from models.regions import FasterRCNNRegions, GridRegions, RegionExtractor
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.io import atomic_path, content_key, file_sha256
+from pipeline.progress import Progress
 from pipeline.records import RejectCollector
 from pipeline.saliency.config import RegionConfig
 from pipeline.sources.features import read_features
@@ -131,18 +132,20 @@ def extract_cached(images: pd.DataFrame, extractor: RegionExtractor, cache_dir: 
             todo.append(i)
     t0 = time.perf_counter()
     extracted = 0
-    for start in range(0, len(todo), 32):
-        chunk, pixels = [], []
-        for i in todo[start:start + 32]:
-            try:
-                pixels.append(load_rgb(paths[i]))
-                chunk.append(i)
-            except ImageRejected as exc:
-                rejects.add(paths[i], images["cid"].iloc[i], exc.check.reason, exc.check.detail)
-        for i, arr in zip(chunk, extractor.extract(pixels) if pixels else []):
-            _save_array(folder / f"{hashes[i]}.npy", arr)
-            arrays[i] = arr
-            extracted += 1
+    with Progress(f"extracting region features ({extractor.config()['kind']})", len(todo), "image") as progress:
+        for start in range(0, len(todo), 32):
+            chunk, pixels = [], []
+            for i in todo[start:start + 32]:
+                try:
+                    pixels.append(load_rgb(paths[i]))
+                    chunk.append(i)
+                except ImageRejected as exc:
+                    rejects.add(paths[i], images["cid"].iloc[i], exc.check.reason, exc.check.detail)
+            for i, arr in zip(chunk, extractor.extract(pixels) if pixels else []):
+                _save_array(folder / f"{hashes[i]}.npy", arr)
+                arrays[i] = arr
+                extracted += 1
+            progress.update(len(todo[start:start + 32]))
     seconds = time.perf_counter() - t0
     keep = sorted(arrays)
     feats, mask = pad_regions([arrays[i] for i in keep])

@@ -1,11 +1,18 @@
 """From a classifier's class probabilities to one slot value and its confidence."""
 
+import logging
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from PIL import Image
 
-from pipeline.mavp.labeling import applicable_image_slots, slot_value_probabilities
+from models.attributes import BackboneSpec, TaskHead, build_attribute_classifier, save_classifier
+from pipeline.mavp.labeling import applicable_image_slots, label_images, slot_value_probabilities
 from pipeline.mavp.quality import table_v, table_vi, truth_accuracy
+from pipeline.progress import LOGGER_NAME
 from pipeline.schema import default_schema
 
 SLEEVES = ["Cup Sleeves", "Long Sleeves", "Extra Long Sleeves", "Invisible"]
@@ -64,3 +71,25 @@ def test_table_v_vi_and_truth_accuracy_on_a_hand_made_build():
                            "source": ["image", "image", "none"]})
     row = truth_accuracy(labels, truth, ["color"]).iloc[0]
     assert row["products"] == 2 and row["truth_accuracy"] == pytest.approx(0.5)
+
+
+def test_labeling_decodes_and_labels_every_image_with_progress(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    torch.manual_seed(0)
+    tiny = BackboneSpec("swin_tiny_patch4_window7_224", (("img_size", 16), ("patch_size", 4), ("window_size", 2),
+                                                          ("embed_dim", 16), ("depths", (1, 1)), ("num_heads", (1, 2))))
+    checkpoint = tmp_path / "model.pt"
+    save_classifier(build_attribute_classifier(tiny, [TaskHead("color", ("Red", "Blue"), False)]), checkpoint,
+                    extra={"image_size": 16})
+    paths = [tmp_path / f"{cid}.png" for cid in "abc"]
+    for i, path in enumerate(paths):
+        Image.fromarray(np.full((24, 24, 3), 80 * i, np.uint8)).save(path)
+    products = pd.DataFrame({"cid": list("abcd"), "category": ["Pants"] * 4})           # d has no image
+    images = pd.DataFrame({"cid": list("abc"), "image_path": [str(p) for p in paths]})
+    chosen = pd.DataFrame([{"slot": "color", "status": "ready", "checkpoint": str(checkpoint), "tasks": ["color"],
+                            "label_to_value": {"color\tRed": "红色", "color\tBlue": "蓝色"}, "task_weights": None}])
+    labels = label_images(products, images, chosen, ["color"], default_schema(), None, workers=1).labels
+    assert labels["source"].tolist() == ["image"] * 3 + ["none"]
+    lines = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
+    assert [re.sub(r", [\d.]+ image/s, took 00:0\d$", "", line) for line in lines] == [
+        "decoding images (mepave_images, 16 px): 3/3 (100%)", "labeling color: 3/3 (100%)"]

@@ -1,5 +1,7 @@
 """The shared training loop: resume from a checkpoint gives the same weights."""
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import nn
@@ -59,3 +61,39 @@ def test_warmup_then_cosine():
     f = warmup_cosine(100, 0.1)
     assert f(0) == 0.1 and f(9) == 1.0
     assert 0.49 < f(55) < 0.51 and f(99) < 0.01
+
+
+class RecordingMeter:
+    def __init__(self, total):
+        self.total, self.done, self.postfix, self.closed = total, 0, {}, 0
+
+    def update(self, n=1, **postfix):
+        self.done += n
+        self.postfix.update(postfix)
+
+    def close(self):
+        self.closed += 1
+
+
+def test_progress_counts_the_steps_left_and_changes_no_weight(tmp_path):
+    meters = []
+
+    def progress(total):
+        meters.append(RecordingMeter(total))
+        return meters[-1]
+
+    config = dataclasses.replace(CONFIG, epochs=3)
+    plain, reported = make_model(), make_model()
+    fit(plain, epoch_batches, loss_fn, config, evaluate=accuracy)
+    result = fit(reported, epoch_batches, loss_fn, config, evaluate=accuracy, progress=progress)
+    for a, b in zip(plain.state_dict().values(), reported.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    meter = meters[0]
+    assert meter.total == meter.done == 3 * 6 and meter.closed == 1
+    last = result.history[-1]
+    assert meter.postfix == {"epoch": "3/3", "loss": last["train_loss"], "val": last["val_score"]}
+
+    resumed = make_model()
+    fit(resumed, epoch_batches, loss_fn, config, checkpoint_dir=tmp_path, stop_after_epochs=1, progress=progress)
+    fit(resumed, epoch_batches, loss_fn, config, checkpoint_dir=tmp_path, progress=progress)
+    assert [(m.total, m.done) for m in meters[1:]] == [(18, 6), (12, 12)]     # a resumed run counts what is left

@@ -1,11 +1,14 @@
 """Region features through the cache, and precomputed MEPAVE features."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
 
 from models.backbones import build_backbone
+from pipeline.progress import LOGGER_NAME
 from pipeline.saliency.regions import RegionConfig, RegionTable, region_features
 
 
@@ -60,3 +63,15 @@ def test_precomputed_real_mepave_features(mepave_sample_dir):
     assert rejects["reason"].tolist() == ["no_precomputed_features"]
     raw = np.load(mepave_sample_dir / "embedded" / "imgs.embeddedG.npy")
     np.testing.assert_array_equal(table.features[:, 0], raw[:5])
+
+
+def test_extraction_reports_progress(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    images = write_images(tmp_path)
+    region_features(images, RegionConfig(kind="grid", image_size=32), tmp_path / "cache")
+    lines = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
+    assert lines[-1].startswith("extracting region features (grid): 3/3 (100%), ")
+    assert "image/s, took " in lines[-1]
+    caplog.clear()
+    region_features(images, RegionConfig(kind="grid", image_size=32), tmp_path / "cache")
+    assert not [r for r in caplog.records if r.name == LOGGER_NAME]          # all cached: nothing to count
