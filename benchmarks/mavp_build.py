@@ -23,13 +23,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def materialize(home: Path, selection: str) -> float:
+def materialize(home: Path, selection: str, config_json: str | None = None) -> float:
     env = {**os.environ, "MAVP_HOME": str(home), "DAGSTER_HOME": str(REPO),
            "MAVP_DAGSTER_STORAGE": str(home / "dagster")}
     dagster = Path(sys.executable).with_name("dagster")
+    config = ["--config-json", config_json] if config_json else []
     t0 = time.perf_counter()
-    done = subprocess.run([str(dagster), "asset", "materialize", "--select", selection, "-m", "assets.definitions"],
-                          cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run([str(dagster), "asset", "materialize", "--select", selection, "-m", "assets.definitions",
+                           *config], cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-5000:] + done.stderr[-5000:])

@@ -201,8 +201,9 @@ def _fetch_one(image_id: str, url: str, dest: Path, config: FetchConfig) -> dict
 
 def fetch_images(items: Iterable[tuple[str, str, Path | str]],
                  config: FetchConfig = FetchConfig(), source: str = "ifashion",
-                 progress: Callable[[int, int], None] | None = None) -> FetchReport:
-    """Fetch ``(image_id, url, dest_path)`` items in parallel; see the module doc."""
+                 progress: Callable[[int, int], None] | None = None, root: Path | str | None = None) -> FetchReport:
+    """Fetch ``(image_id, url, dest_path)`` items in parallel; see the module doc. Rejects are
+    located relative to ``root`` (the source root)."""
     items = [(str(i), "" if u is None else str(u), Path(p)) for i, u, p in items]
     total, done = len(items), 0
     rows: list[dict | None] = [None] * total
@@ -245,7 +246,7 @@ def fetch_images(items: Iterable[tuple[str, str, Path | str]],
         pool.shutdown(cancel_futures=True)
 
     results = pd.DataFrame(rows, columns=list(RESULT_DTYPES)).astype(RESULT_DTYPES)
-    rejects = RejectCollector(source)
+    rejects = RejectCollector(source, root)
     for row in results[results["status"] == FAILED].itertuples(index=False):
         rejects.add(row.path, json.dumps({"imageId": row.image_id, "url": row.url}),
                     row.reason, row.detail)
@@ -255,12 +256,13 @@ def fetch_images(items: Iterable[tuple[str, str, Path | str]],
     return report
 
 
-def ifashion_fetch_items(json_path: str | os.PathLike, images_dir: str | os.PathLike
-                         ) -> tuple[list[tuple[str, str, Path]], pd.DataFrame]:
-    """``(image_id, url, images_dir/<id>.jpg)`` of an iMaterialist JSON file, and its rejects.
+def ifashion_fetch_items(json_path: str | os.PathLike, images_dir: str | os.PathLike,
+                         root: str | os.PathLike | None = None) -> tuple[list[tuple[str, str, Path]], pd.DataFrame]:
+    """``(image_id, url, images_dir/<id>.jpg)`` of an iMaterialist JSON file, and its rejects,
+    located relative to ``root`` (default: the JSON file's folder, the source root).
     Parsed with the iFashion reader's helpers, so ids and file names match what it reads."""
     path, images_dir = Path(json_path), Path(images_dir)
-    rejects = RejectCollector("ifashion")
+    rejects = RejectCollector("ifashion", path.parent if root is None else root)
     data = load_json(path, rejects, need_annotations=False)
     items: list[tuple[str, str, Path]] = []
     seen: dict[str, int] = {}

@@ -3,14 +3,17 @@
 A reader never raises on bad data and never drops a record silently: each record it cannot
 use lands in the rejects table with a stable ``reason`` code (for grouping and reports) and a
 human ``detail``. Counters that are not rejects (blank lines skipped, unmapped labels seen)
-go to ``stats``.
+go to ``stats``. Given the source root, a collector writes locations (and paths quoted in
+details) relative to it, so a rejects table holds no path of the machine that read it.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable
 
 import pandas as pd
 
@@ -22,15 +25,36 @@ def _short(record: Any, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class RejectCollector:
-    """Accumulates rejects of one source."""
+def relative_to_root(text: str, root: Path | str | None) -> str:
+    """``text`` with every path under ``root`` written relative to it (``root`` itself as ``.``)."""
+    prefix = str(root).rstrip("/") if root is not None else ""
+    if not prefix or not text:
+        return text
+    return "." if text == prefix else re.sub(rf"(?<![\w./-]){re.escape(prefix)}/", "", text)
 
-    def __init__(self, source: str):
+
+def relative_rejects(rejects: pd.DataFrame, roots: Iterable[Path | str]) -> pd.DataFrame:
+    """A rejects table with locations and details relative to whichever of ``roots`` holds them
+    (the deepest first)."""
+    out = rejects.copy()
+    for root in sorted({str(r).rstrip("/") for r in roots}, key=len, reverse=True):
+        for column in ("location", "detail"):
+            if column in out:
+                out[column] = out[column].map(lambda t, r=root: relative_to_root(t, r) if isinstance(t, str) else t)
+    return out
+
+
+class RejectCollector:
+    """Accumulates rejects of one source; with ``root``, locations and details are root-relative."""
+
+    def __init__(self, source: str, root: Path | str | None = None):
         self.source = source
+        self.root = root
         self._rows: list[tuple[str, str, str, str, str]] = []
 
     def add(self, location: str, record: Any, reason: str, detail: str = "") -> None:
-        self._rows.append((self.source, str(location), _short(record), reason, detail))
+        self._rows.append((self.source, relative_to_root(str(location), self.root), _short(record), reason,
+                           relative_to_root(detail, self.root)))
 
     def __len__(self) -> int:
         return len(self._rows)

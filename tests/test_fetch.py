@@ -301,13 +301,13 @@ def test_rejects_table_lists_the_failures(server, tmp_path):
              ("gone", server.url + "/status/404", tmp_path / "gone.jpg"),
              ("junk", server.url + "/junk", tmp_path / "junk.jpg"),
              ("bad", "mailto:x@y", tmp_path / "bad.jpg")]
-    report = fetch_images(items, FAST, source="imat-test")
+    report = fetch_images(items, FAST, source="imat-test", root=tmp_path)
     rej = report.rejects
     assert tuple(rej.columns) == REJECT_COLUMNS
     assert len(rej) == report.counts()["failed"] == 3
     assert set(rej["source"]) == {"imat-test"}
     assert rej["reason"].tolist() == ["http_404", "image_corrupt", "invalid_url"]
-    assert rej["location"].tolist() == [str(i[2]) for i in items[1:]]
+    assert rej["location"].tolist() == ["gone.jpg", "junk.jpg", "bad.jpg"]      # relative to the root
     assert json.loads(rej["record"].iloc[0]) == {"imageId": "gone", "url": items[1][1]}
     assert (rej["detail"].str.len() > 0).all()
 
@@ -348,7 +348,7 @@ def test_ifashion_fetch_items_parses_images_and_rejects_bad_entries(server, tmp_
                      ("2", server.url + "/img/2.png", tmp_path / "images" / "2.jpg")]
     assert rejects["reason"].tolist() == ["missing_url", "missing_image_id", "missing_image_id",
                                           "duplicate_image_id", "missing_image_id", "missing_url"]
-    assert rejects["location"].iloc[0] == f"{path}#images[2]"
+    assert rejects["location"].iloc[0] == "train.json#images[2]"      # relative to the JSON's folder
     assert tuple(rejects.columns) == REJECT_COLUMNS and set(rejects["source"]) == {"ifashion"}
 
     res = fetch_images(items, FAST).results  # end to end: the items feed the fetcher

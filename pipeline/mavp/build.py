@@ -11,10 +11,11 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from pipeline.mavp.assemble import assemble_rows, assign_splits, contract_columns
-from pipeline.mavp.publish import DatasetBuild, dataset_card
+from pipeline.mavp.publish import DatasetBuild
 from pipeline.mavp.quality import (accuracy_chart, rejects_summary, table_v, table_vi, truth_accuracy,
                                    value_distribution_chart, value_distributions)
 from pipeline.mavp.text_values import text_values
+from pipeline.records import relative_rejects, relative_to_root
 from pipeline.reporting import markdown_table
 from pipeline.schema import Schema
 from pipeline.splits import SPLITS, leakage
@@ -43,6 +44,8 @@ class BuildInputs:
     source_tables: Mapping[str, str] | None = None   # Tables I-IV as markdown, by source
     saliency_chart: Path | None = None
     truth: pd.DataFrame | None = None
+    home: Path | None = None                    # published paths (checkpoints) are relative to it
+    source_roots: Sequence[Path] = ()           # reject locations are relative to the one holding them
 
 
 def schema_document(schema: Schema, partition: Mapping[str, Sequence[str]], columns: Sequence[str]) -> dict:
@@ -68,6 +71,14 @@ def json_safe(value):
     return value
 
 
+def published_classifiers(classifiers: pd.DataFrame, home: Path | None) -> pd.DataFrame:
+    """The slot classifier table as published: no label map, checkpoints relative to ``home``."""
+    out = classifiers.drop(columns=["label_to_value"], errors="ignore")
+    if "checkpoint" in out:
+        out["checkpoint"] = out["checkpoint"].map(lambda p: relative_to_root(p, home) if isinstance(p, str) else p)
+    return out
+
+
 def _md(title: str, frame: pd.DataFrame | None) -> str:
     body = (markdown_table(frame.round(3), max_rows=len(frame), max_chars=40) if frame is not None
             else "_(not available)_")
@@ -76,9 +87,9 @@ def _md(title: str, frame: pd.DataFrame | None) -> str:
 
 def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -> tuple[DatasetBuild, dict]:
     text = text_values(inputs.records, schema)
-    image_rel, used_images = {}, {}            # cid -> path in the dataset; that path -> source file
+    image_rel, used_images = {}, {}            # cid -> image file name; that name -> source file
     for cid, path in zip(inputs.images["cid"], inputs.images["image_path"]):
-        image_rel[cid] = f"images/{cid}{Path(path).suffix.lower() or '.jpg'}"
+        image_rel[cid] = f"{cid}{Path(path).suffix.lower() or '.jpg'}"
         used_images[image_rel[cid]] = path
     rows = assemble_rows(inputs.records, text.valid, inputs.labels, image_rel, inputs.partition, schema)
     split = assign_splits(rows, config.split, config.seed)
@@ -90,7 +101,8 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
     vi = table_vi(with_split, text.valid, image_slots, inputs.truth)
     truth = truth_accuracy(inputs.labels, inputs.truth, image_slots) if inputs.truth is not None else None
     distributions = value_distributions(rows, schema.slot_keys)
-    rejects = {**inputs.rejects, "mavp_text_values": text.rejects}
+    rejects = {name: relative_rejects(frame, [*inputs.source_roots, *([inputs.home] if inputs.home else [])])
+               for name, frame in {**inputs.rejects, "mavp_text_values": text.rejects}.items()}
     rejected = rejects_summary(rejects)
     leaks = leakage(rows["cid"].tolist(), split)
     no_image = inputs.labels[inputs.labels["reason"] == "no_usable_image"]["cid"].nunique()
@@ -104,7 +116,7 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
         "rejects": rejected.to_dict("records"), "rejects_total": int(rejected["count"].sum()),
         "value_distributions": distributions.to_dict("records"),
         "saliency": inputs.saliency.to_dict("records") if inputs.saliency is not None else None,
-        "slot_classifiers": (inputs.classifiers.drop(columns=["label_to_value"], errors="ignore").to_dict("records")
+        "slot_classifiers": (published_classifiers(inputs.classifiers, inputs.home).to_dict("records")
                              if inputs.classifiers is not None else None),
         "partition": {k: list(v_) for k, v_ in inputs.partition.items()},
         "config": asdict(config),
@@ -139,8 +151,8 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
         charts["saliency.png"] = lambda p, src=inputs.saliency_chart: shutil.copyfile(src, p)
     columns = contract_columns(schema, image_slots)
     build = DatasetBuild(
+        name=config.name, summary_md=summary_md.split("\n", 1)[1],
         splits=splits, images=used_images, schema=schema_document(schema, inputs.partition, columns),
-        card=dataset_card(config.name, counts, summary_md.split("\n", 1)[1]),
         rejects=rejects, reports={"quality.json": quality, "quality.md": summary_md}, charts=charts)
     return build, {"quality": quality, "markdown": summary_md, "table_v": v, "table_vi": vi, "truth": truth,
                    "counts": counts}

@@ -5,51 +5,115 @@ in a temporary folder beside it, renamed into place whole, and only then does th
 (``os.replace`` of a link is atomic), so a crash at any point leaves the previous dataset
 whole and readable. The build key hashes the dataset's content: a rebuild with the same
 inputs finds its folder already there and writes nothing.
+
+The split files are named by a key of their rows and image bytes, and the card's ``configs``
+name them: ``datasets`` caches a local folder under a hash of its card, so a build whose rows
+differ gets another card, hence another cache entry, and is never served an earlier build's
+rows. Each image is embedded in its row (``datasets``' ``Image`` storage: bytes and file name),
+so ``datasets.load_dataset(<dataset dir>)`` decodes it from any working directory.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Mapping
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
 
-from pipeline.io import content_key, write_json, write_parquet
+from pipeline.io import atomic_path, content_key, file_sha256, write_json, write_parquet
 
-DATA_FILE = "data/{split}-00000-of-00001.parquet"
+DATA_FILE = "data/{split}-00000-of-00001-{key}.parquet"
 KEEP_BUILDS = 2
+IMAGE_COLUMN = "image"
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])   # datasets.Image's Arrow storage
+ROW_GROUP = 256
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"))
 
 
 @dataclass
 class DatasetBuild:
-    splits: Mapping[str, pd.DataFrame]
-    images: Mapping[str, str]                 # path inside the dataset -> source file
+    name: str
+    summary_md: str                           # the card's body after its title
+    splits: Mapping[str, pd.DataFrame]        # the image column holds file names, keys of ``images``
+    images: Mapping[str, str]                 # file name -> source file, embedded in the rows
     schema: dict
-    card: str
     rejects: Mapping[str, pd.DataFrame]
     reports: Mapping[str, object]             # file name under reports/ -> dict (JSON) | str (text)
     charts: Mapping[str, Callable[[Path], None]] = field(default_factory=dict)   # PNG name -> writer
 
+    @cached_property
+    def data_key(self) -> str:
+        """Key of the rows and image bytes: it names the split files."""
+        used = sorted({n for f in self.splits.values() if IMAGE_COLUMN in f for n in f[IMAGE_COLUMN].dropna()})
+        return content_key("data/v2", *[self.splits[s] for s in sorted(self.splits)],
+                           [(n, file_sha256(self.images[n])) for n in used])
+
+    @property
+    def card(self) -> str:
+        return dataset_card(self.name, self.splits, self.summary_md, self.data_key)
+
     def key(self) -> str:
-        return content_key("dataset/v1", *[self.splits[s] for s in sorted(self.splits)], sorted(self.images.items()),
-                           self.schema, self.card, sorted(self.rejects), *[self.rejects[k] for k in sorted(self.rejects)],
-                           dict(self.reports))
+        return content_key("dataset/v2", self.data_key, self.schema, self.card, sorted(self.rejects),
+                           *[self.rejects[k] for k in sorted(self.rejects)], dict(self.reports))
+
+
+def split_files(folder: Path) -> dict[str, Path]:
+    """The split files of a published dataset folder, by split."""
+    found = {}
+    for path in sorted(folder.glob(DATA_FILE.format(split="*", key="*"))):
+        found[path.name.split("-", 1)[0]] = path
+    return found
+
+
+def compare_datasets(a: Path, b: Path) -> dict[str, list[str]]:
+    """Every file of two dataset folders, by relative path: ``same`` bytes, ``differ``, or only in one."""
+    files = [{p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} for root in (a, b)]
+    both = sorted(files[0] & files[1])
+    differ = [p for p in both if file_sha256(a / p) != file_sha256(b / p)]
+    return {"same": [p for p in both if p not in differ], "differ": differ,
+            "only_a": sorted(files[0] - files[1]), "only_b": sorted(files[1] - files[0])}
+
+
+def _image(name, images: Mapping[str, str]) -> dict | None:
+    return None if pd.isna(name) else {"bytes": Path(images[name]).read_bytes(), "path": name}
+
+
+def arrow_schema(frame: pd.DataFrame) -> pa.Schema:
+    """The frame's Arrow schema with the image column as ``datasets.Image`` storage, and the
+    features in ``datasets``' own schema metadata (so a single split file decodes alike)."""
+    schema = pa.Schema.from_pandas(frame, preserve_index=False).remove_metadata()
+    if IMAGE_COLUMN in frame:
+        schema = schema.set(schema.get_field_index(IMAGE_COLUMN), pa.field(IMAGE_COLUMN, IMAGE_TYPE))
+    features = {f["name"]: {"_type": "Image"} if f["dtype"] == "image" else {"dtype": f["dtype"], "_type": "Value"}
+                for f in card_features(frame)}
+    return schema.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
+
+
+def write_split(frame: pd.DataFrame, images: Mapping[str, str], target: Path) -> Path:
+    """One split as parquet, the image files' bytes embedded, ``ROW_GROUP`` rows at a time."""
+    schema = arrow_schema(frame)
+    with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for start in range(0, max(len(frame), 1), ROW_GROUP):
+            chunk = frame.iloc[start:start + ROW_GROUP]
+            if IMAGE_COLUMN in chunk:
+                chunk = chunk.assign(**{IMAGE_COLUMN: [_image(n, images) for n in chunk[IMAGE_COLUMN]]})
+            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+    return target
 
 
 def _write(build: DatasetBuild, folder: Path) -> None:
     for split, frame in build.splits.items():
-        write_parquet(frame, folder / DATA_FILE.format(split=split))
-    for rel, source in build.images.items():
-        target = folder / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, target)               # same file system: no copy
-        except OSError:
-            shutil.copyfile(source, target)
+        write_split(frame, build.images, folder / DATA_FILE.format(split=split, key=build.data_key))
     write_json(build.schema, folder / "schema.json")
     (folder / "README.md").write_text(build.card, encoding="utf-8")
     for name, frame in build.rejects.items():
@@ -102,24 +166,29 @@ def _prune(builds: Path, keep: set[str]) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def dataset_card(name: str, splits: Mapping[str, int], summary_md: str) -> str:
-    """README.md whose YAML lets ``datasets.load_dataset(<dataset dir>)`` load the three splits."""
-    files = "\n".join(f"  - split: {s}\n    path: {DATA_FILE.format(split=s).replace('00000-of-00001', '*')}"
-                      for s in splits)
+def card_features(frame: pd.DataFrame) -> list[dict]:
+    """``dataset_info.features``: the image column an ``Image``, numbers their own dtype, the
+    rest (ids, text, slot values and sources) strings."""
+    return [{"name": c, "dtype": "image" if c == IMAGE_COLUMN else
+             frame[c].dtype.name if frame[c].dtype.kind in "biuf" else "string"} for c in frame.columns]
+
+
+def size_category(rows: int) -> str:
+    return next((tag for bound, tag in SIZE_CATEGORIES if rows < bound), "n>100M")
+
+
+def dataset_card(name: str, splits: Mapping[str, pd.DataFrame], summary_md: str, key: str) -> str:
+    """README.md whose YAML lets ``datasets.load_dataset(<dataset dir>)`` load the three splits,
+    with their features, from the split files of the build ``key``."""
+    counts = {s: len(f) for s, f in splits.items()}
+    meta = {"pretty_name": name, "language": ["zh"],
+            "task_categories": ["token-classification", "image-classification"],
+            "size_categories": [size_category(sum(counts.values()))],
+            "configs": [{"config_name": "default",
+                         "data_files": [{"split": s, "path": DATA_FILE.format(split=s, key=key)} for s in splits]}],
+            "dataset_info": {"features": card_features(next(iter(splits.values())))}}
     return f"""---
-pretty_name: {name}
-language:
-- zh
-task_categories:
-- token-classification
-- image-classification
-size_categories:
-- n<1K
-configs:
-- config_name: default
-  data_files:
-{files}
----
+{yaml.safe_dump(meta, allow_unicode=True, sort_keys=False)}---
 
 # {name}
 
@@ -128,14 +197,15 @@ sentence (`sid`) of a product (`cid`) with its image, and the value of each of t
 slots. Text-dependent slots come from the sentence's own annotation, image-dependent slots from
 distant-supervision image classifiers; `<slot>_source` says which (`text`, `image`, `none`) and
 `<slot>_confidence` gives the classifier's probability for image slots. Slots that do not apply
-to a product's category, or that nobody filled, are `none`.
+to a product's category, or that nobody filled, are `none`. `image` is the product image, held
+in the row itself (its bytes and file name, `datasets`' `Image` storage); `datasets` decodes it.
 
 ```python
 import datasets
 mavp = datasets.load_dataset("<this folder>")
 ```
 
-Splits: {", ".join(f"{s} {n}" for s, n in splits.items())} instances.
+Splits: {", ".join(f"{s} {n}" for s, n in counts.items())} instances.
 `schema.json` lists the slots, vocabularies and the computed partition; `reports/quality.md`
 tells how good the labels are; `rejects/` holds every input record that did not make it in.
 

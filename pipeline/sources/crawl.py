@@ -139,7 +139,7 @@ def read_crawl(
     """
     schema = schema or default_schema()
     root = Path(os.path.abspath(root))
-    rejects = RejectCollector(SOURCE)
+    rejects = RejectCollector(SOURCE, root)
     stats: dict[str, Any] = {
         "files": 0, "hidden_entries_skipped": 0, "manifest": False, "manifest_rows": 0,
         "manifest_blank_lines": 0, "files_not_in_manifest": 0, "images_checked": 0,

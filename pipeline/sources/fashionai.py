@@ -100,7 +100,7 @@ def read_fashionai(
     """
     schema = schema or default_schema()
     root = Path(os.path.abspath(root))
-    rejects = RejectCollector(SOURCE)
+    rejects = RejectCollector(SOURCE, root)
     stats: dict[str, Any] = {
         "lines": 0, "blank_lines": 0, "records_parsed": 0, "maybe_marks": 0,
         "images_checked": 0, "image_modes": {}, "images_needing_conversion": 0,

@@ -47,7 +47,7 @@ def _empty(rejects: RejectCollector, stats: dict) -> FeatureSet:
 def read_features(embedded_dir: Path | str, array_name: str = DEFAULT_ARRAY,
                   expected_dim: int | None = None) -> FeatureSet:
     embedded_dir = Path(embedded_dir)
-    rejects = RejectCollector(SOURCE)
+    rejects = RejectCollector(SOURCE, embedded_dir)
     ids_path, array_path = embedded_dir / IDS_FILE, embedded_dir / array_name
     stats: dict = {"array": array_name}
     for path in (ids_path, array_path):

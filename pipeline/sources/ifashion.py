@@ -161,7 +161,7 @@ def read_ifashion(
     schema = schema or default_schema()
     root = Path(os.path.abspath(root))
     map_path = Path(label_map) if label_map is not None else DEFAULT_LABEL_MAP
-    rejects = RejectCollector(SOURCE)
+    rejects = RejectCollector(SOURCE, root)
     stats: dict[str, Any] = {
         "images_per_split": {}, "annotations": 0, "test_images": 0, "int_ids": 0,
         "repeated_label_ids": 0, "annotations_of_rejected_images": 0,

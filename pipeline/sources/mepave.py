@@ -132,12 +132,13 @@ def _read_lines(path: Path, rejects: RejectCollector) -> Iterable[tuple[int, str
             rejects.add(f"{path}:{line_no}", raw.decode("utf-8", "replace"), INVALID_ENCODING, str(exc))
 
 
-def read_sentences(files: Sequence[Path], schema: Schema | None = None) -> ReadResult:
-    """Parse the TSV lines of ``files``; categories are not assigned here."""
+def read_sentences(files: Sequence[Path], schema: Schema | None = None, root: Path | None = None) -> ReadResult:
+    """Parse the TSV lines of ``files``; categories are not assigned here. Reject locations are
+    relative to ``root`` (the release folder)."""
     schema = schema or default_schema()
     attributes = schema.mepave_attributes
     to_slot = schema.attribute_to_slot
-    rejects = RejectCollector(SOURCE)
+    rejects = RejectCollector(SOURCE, root)
     rows: list[dict] = []
     seen_sids: dict[str, str] = {}
     blank = 0
@@ -300,20 +301,21 @@ def read_mepave(root: Path | str, category_overrides: Path | str | None = None,
     """Read a MEPAVE release (a directory of ``jdai.jave.*`` files, or one file)."""
     schema = schema or default_schema()
     root = Path(root)
+    folder = root.parent if root.is_file() else root      # reject locations are relative to it
     if not root.exists():
-        rejects = RejectCollector(SOURCE)
+        rejects = RejectCollector(SOURCE, folder)
         rejects.add(str(root), "", NO_FILES, "path does not exist")
         return ReadResult(SOURCE, read_sentences([], schema).valid.assign(category=pd.Series(dtype=str)),
                           rejects.frame(), {"blank_lines": 0, "files": []})
     files = find_files(root)
-    sentences = read_sentences(files, schema)
+    sentences = read_sentences(files, schema, folder)
     if not files:
-        extra = RejectCollector(SOURCE)
+        extra = RejectCollector(SOURCE, folder)
         extra.add(str(root), "", NO_FILES, "no jdai.jave.* files found")
         sentences.rejects = pd.concat([sentences.rejects, extra.frame()], ignore_index=True)
     overrides: dict[str, str] = {}
     if category_overrides is not None:
-        collector = RejectCollector(SOURCE)
+        collector = RejectCollector(SOURCE, folder)
         overrides = read_category_overrides(Path(category_overrides), collector)
         sentences.rejects = pd.concat([sentences.rejects, collector.frame()], ignore_index=True)
     return assign_categories(sentences, overrides, schema)
@@ -334,14 +336,15 @@ def read_product_images(image_dir: Path | str, cids: Iterable[str], pattern: str
     """One image per product: ``image_dir / pattern.format(cid=...)``, through the image check.
 
     Products whose image is missing or unusable land in rejects (they stay in the text
-    table: a product without a usable image gets ``none`` image labels later, counted).
+    table: a product without a usable image gets ``none`` image labels later, counted), located
+    relative to ``image_dir``.
     """
     from pipeline.images import MISSING, check_images
 
     image_dir = Path(image_dir)
     cids = list(dict.fromkeys(cids))
     paths = [image_dir / pattern.format(cid=cid) for cid in cids]
-    rejects = RejectCollector(f"{SOURCE}_images")
+    rejects = RejectCollector(f"{SOURCE}_images", image_dir)
     rows = []
     if check:
         checks = check_images(paths)

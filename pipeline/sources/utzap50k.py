@@ -128,7 +128,7 @@ def read_utzap50k(
     """
     schema = schema or default_schema()
     root = Path(os.path.abspath(root))
-    rejects = RejectCollector(SOURCE)
+    rejects = RejectCollector(SOURCE, root)
     stats: dict[str, Any] = {
         "lines": 0, "blank_lines": 0, "cids": 0, "cids_without_tasks": 0,
         "repeated_labels": 0, "image_files": 0, "other_files": 0, "images_without_metadata": 0,
