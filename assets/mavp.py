@@ -8,63 +8,74 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow.parquet as pq
 
 from assets.configs import run_config_class, to_settings
-from assets.distant import TRAINING, distant_path, slot_classifiers
+from assets.distant import TRAINING, slot_classifiers
+from assets.metadata import OWNERS, code_version, column_schema, home_path, inline_figure, publish_figure, table
 from assets.resources import MavpHome
-from assets.saliency import CPU_HEAVY, read_partition, saliency_path, slot_partition
-from assets.sources import mepave_image_records, mepave_records, table_path
+from assets.saliency import CPU_HEAVY, read_partition, slot_partition
+from assets.sources import mepave_image_records, mepave_records
 from pipeline.distant.selection import read_slot_classifiers
+from pipeline.home import HomeLayout
 from pipeline.io import write_json, write_parquet
 from pipeline.mavp.build import AssemblyConfig, BuildInputs, build_dataset, json_safe
 from pipeline.mavp.labeling import labeling_key
-from pipeline.mavp.publish import DATA_FILE, publish
-from pipeline.reporting import counts_markdown, markdown_table
-from pipeline.schema import default_schema
+from pipeline.mavp.publish import publish, split_files
+from pipeline.mavp.quality import labels_against_majority
+from pipeline.reporting import counts_markdown
+from pipeline.schema import Schema, default_schema
 from pipeline.splits import SPLITS
 
 GROUP = "mavp"
+SOURCE_KINDS = ("mepave", "mepave_images", "fashionai", "utzap50k", "ifashion", "crawl")
+TAGS = {"mavp/stage": "mavp"}
+REPORT_FIGURES = {"table_vi.png": "Table VI: relative and truth accuracy per image slot",
+                  "values.png": "values per slot", "saliency.png": "Fig. 3: saliency per slot"}
 
 
-def labels_path(mavp_home: MavpHome):
-    return mavp_home.path("labels", "image_labels.parquet")
-
-
-def _products(mavp_home: MavpHome) -> pd.DataFrame:
-    records = pd.read_parquet(table_path(mavp_home, "mepave_records"), columns=["cid", "category"])
+def _products(layout: HomeLayout) -> pd.DataFrame:
+    records = pd.read_parquet(layout.table("mepave_records"), columns=["cid", "category"])
     return records.drop_duplicates("cid").astype(str).reset_index(drop=True)
 
 
+LABEL_COLUMNS = {"cid": "product", "slot": "image slot (English key)", "value": "label mapped to the MAVP value",
+                 "confidence": "classifier probability of the value", "source": "image, or none",
+                 "reason": "why no image label (none)"}
+
+
 @dg.asset(group_name=GROUP, deps=[mepave_records, mepave_image_records, slot_partition, slot_classifiers],
-          op_tags=CPU_HEAVY,
+          op_tags=CPU_HEAVY, kinds={"pytorch", "parquet"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/mavp/labeling.py", "pipeline/distant/selection.py", "pipeline/pixels.py"),
           description="Distant labels: each product image, each image slot of its category, the chosen "
                       "classifier's value and probability. Reused while images, checkpoints and choices stay.")
 def mepave_image_labels(context: dg.AssetExecutionContext, mavp_home: MavpHome) -> dg.MaterializeResult:
-    products = _products(mavp_home)
-    images = pd.read_parquet(table_path(mavp_home, "mepave_image_records"), columns=["cid", "image_path"])
-    chosen = read_slot_classifiers(distant_path(mavp_home, "slot_classifiers.json"))
+    layout = mavp_home.layout
+    products = _products(layout)
+    images = pd.read_parquet(layout.table("mepave_image_records"), columns=["cid", "image_path"])
+    chosen = read_slot_classifiers(layout.slot_classifiers)
     image_slots = read_partition(mavp_home)["image"]
     key = labeling_key(products, images, chosen, image_slots)
-    path, info_path = labels_path(mavp_home), mavp_home.path("labels", "image_labels.json")
+    path, info_path = layout.image_labels, layout.image_labels_info
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
     reused = path.is_file() and info.get("key") == key
     if not reused:
         from pipeline.mavp.labeling import label_images   # torch: imported only where it runs
 
-        result = label_images(products, images, chosen, image_slots, default_schema(), mavp_home.path("cache", "pixels"))
+        result = label_images(products, images, chosen, image_slots, default_schema(), layout.cache("pixels"))
         write_parquet(result.labels, path)
         info = json_safe({"key": key, "stats": result.stats})
         write_json(info, info_path)
     labels = pd.read_parquet(path)
     per_slot = labels.groupby(["slot", "source"]).size().unstack(fill_value=0).reset_index()
+    confidence = labels[labels["source"] == "image"].groupby("slot")["confidence"].mean().round(3)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(labels),
+        "dagster/column_schema": column_schema(path, LABEL_COLUMNS),
         "reused": reused,
-        "by_slot": dg.MetadataValue.md(markdown_table(per_slot, max_rows=30)),
+        "by_slot": table(per_slot.merge(confidence.rename("mean_confidence").reset_index(), on="slot", how="left")),
         "products_without_usable_image": int(labels.loc[labels["reason"] == "no_usable_image", "cid"].nunique()),
-        "mean_confidence": dg.MetadataValue.json(
-            labels[labels["source"] == "image"].groupby("slot")["confidence"].mean().round(3).to_dict()),
-        "path": dg.MetadataValue.path(str(path)),
+        "path": home_path(layout, path),
     })
 
 
@@ -73,8 +84,8 @@ MavpConfig = run_config_class("MavpConfig", AssemblyConfig,
                               "instances); seed of the split; name on the dataset card.")
 
 
-def _read_rejects(mavp_home: MavpHome) -> dict[str, pd.DataFrame]:
-    folder = mavp_home.path("rejects")
+def _read_rejects(layout: HomeLayout) -> dict[str, pd.DataFrame]:
+    folder = layout.rejects_dir
     return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))} if folder.is_dir() else {}
 
 
@@ -82,51 +93,85 @@ def _optional_parquet(path: Path) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.is_file() else None
 
 
-def dataset_dir(mavp_home: MavpHome) -> Path:
-    return mavp_home.path("dataset")
+def _build_inputs(mavp_home: MavpHome) -> BuildInputs:
+    layout = mavp_home.layout
+    truth_file = layout.sample_dir / "truth.parquet"
+    return BuildInputs(
+        records=pd.read_parquet(layout.table("mepave_records")),
+        images=pd.read_parquet(layout.table("mepave_image_records"), columns=["cid", "image_path"]),
+        labels=pd.read_parquet(layout.image_labels),
+        partition=read_partition(mavp_home),
+        rejects=_read_rejects(layout),
+        saliency=_optional_parquet(layout.slot_saliency),
+        classifiers=read_slot_classifiers(layout.slot_classifiers),
+        source_tables={s: layout.distant_table(s).read_text(encoding="utf-8") for s in TRAINING
+                       if layout.distant_table(s).is_file()},
+        saliency_chart=layout.saliency_chart if layout.saliency_chart.is_file() else None,
+        truth=pd.read_parquet(truth_file) if mavp_home.profile == "sample" and truth_file.is_file() else None,
+        home=layout.root, source_roots=list(_source_dirs(mavp_home).values()),
+    )
+
+
+def _source_dirs(mavp_home: MavpHome) -> dict[str, Path]:
+    dirs = {}
+    for kind in SOURCE_KINDS:
+        try:
+            dirs[kind] = mavp_home.source_dir(kind)
+        except dg.Failure:
+            continue                       # paper profile with a directory not configured
+    return dirs
+
+
+def split_columns(schema: Schema) -> dict[str, str]:
+    """What each column of a split holds (the splits' column schema descriptions)."""
+    out = {"sid": "sentence id", "cid": "product id", "category": "Clothes, Pants, Dresses, Shoes or Boots",
+           "text": "the product sentence", "image": "product image (bytes and file name; loads as datasets.Image)"}
+    for slot in schema.slots:
+        out[slot.key] = f"{slot.zh}: canonical value or none"
+        out[f"{slot.key}_source"] = "text, image or none"
+        out[f"{slot.key}_confidence"] = "calibrated classifier probability of the image label"
+        out[f"{slot.key}_reliability"] = "0-1 reliability of the image label"
+    return out
+
+
+def _ui_report(markdown: str, layout: HomeLayout, reports: Path) -> str:
+    """The quality report for the UI: its images point at the figures the webserver serves."""
+    for name in REPORT_FIGURES:
+        if (reports / name).is_file():
+            markdown = markdown.replace(f"]({name})", f"]({publish_figure(layout, reports / name)})")
+    return markdown
 
 
 @dg.asset(name="mavp", group_name=GROUP,
           deps=[mepave_records, mepave_image_records, mepave_image_labels, slot_partition, slot_classifiers],
+          kinds={"parquet", "huggingface"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/mavp", "pipeline/splits.py", "pipeline/schema.py", "pipeline/config"),
           description="The MAVP dataset: parquet splits, schema.json, dataset card, rejects and quality "
                       "reports under $MAVP_HOME/dataset (written atomically).")
 def mavp(context: dg.AssetExecutionContext, config: MavpConfig, mavp_home: MavpHome) -> dg.MaterializeResult:
-    schema = default_schema()
-    truth_file = mavp_home.sample_dir / "truth.parquet"
-    classifiers = read_slot_classifiers(distant_path(mavp_home, "slot_classifiers.json"))
-    source_tables = {s: distant_path(mavp_home, f"{s}.md").read_text(encoding="utf-8") for s in TRAINING
-                     if distant_path(mavp_home, f"{s}.md").is_file()}
-    inputs = BuildInputs(
-        records=pd.read_parquet(table_path(mavp_home, "mepave_records")),
-        images=pd.read_parquet(table_path(mavp_home, "mepave_image_records"), columns=["cid", "image_path"]),
-        labels=pd.read_parquet(labels_path(mavp_home)),
-        partition=read_partition(mavp_home),
-        rejects=_read_rejects(mavp_home),
-        saliency=_optional_parquet(saliency_path(mavp_home, "slot_saliency.parquet")),
-        classifiers=classifiers, source_tables=source_tables,
-        saliency_chart=saliency_path(mavp_home, "saliency.png") if saliency_path(mavp_home, "saliency.png").is_file() else None,
-        truth=pd.read_parquet(truth_file) if mavp_home.profile == "sample" and truth_file.is_file() else None,
-    )
-    build, report = build_dataset(inputs, schema, to_settings(config, AssemblyConfig))
-    folder, written = publish(build, mavp_home.root)
-    context.log.info(f"dataset {'written to' if written else 'unchanged at'} {folder}")
-    quality = report["quality"]
-    md_path = dataset_dir(mavp_home) / "reports" / "quality.md"
+    schema, layout = default_schema(), mavp_home.layout
+    build, report = build_dataset(_build_inputs(mavp_home), schema, to_settings(config, AssemblyConfig))
+    folder, written = publish(build, layout.root)
+    context.log.info(f"dataset {'written to' if written else 'unchanged at'} {layout.relative(folder)}")
+    quality, reports = report["quality"], layout.dataset / "reports"
+    figures = {f"figure/{name.removesuffix('.png')}": inline_figure(layout, reports / name, alt)
+               for name, alt in REPORT_FIGURES.items() if (reports / name).is_file()}
+    rejects = pd.DataFrame(quality["rejects"], columns=["table", "source", "reason", "count"])
     return dg.MaterializeResult(metadata={
         "dagster/row_count": sum(report["counts"].values()),
+        "dagster/column_schema": column_schema(split_files(layout.dataset)["train"], split_columns(schema)),
         "instances_by_split": dg.MetadataValue.json(report["counts"]),
+        "table_v": table(report["table_v"]),
+        "table_vi": table(report["table_vi"].round(4)),
+        "truth_accuracy": (table(report["truth"].round(4)) if report["truth"] is not None
+                           else dg.MetadataValue.md("_(no truth: real data)_")),
+        **figures,
         "leakage": dg.MetadataValue.json(quality["split"]["leakage"]),
-        "table_v": dg.MetadataValue.md(markdown_table(report["table_v"], max_rows=10)),
-        "table_vi": dg.MetadataValue.md(markdown_table(report["table_vi"], max_rows=50)),
-        "truth_accuracy": dg.MetadataValue.md(markdown_table(report["truth"], max_rows=30)
-                                              if report["truth"] is not None else "_(no truth: real data)_"),
         "rejects_total": quality["rejects_total"],
-        "rejects_by_table": dg.MetadataValue.md(counts_markdown(
-            {k: int(v) for k, v in pd.DataFrame(quality["rejects"]).groupby("table")["count"].sum().items()}
-            if quality["rejects"] else {}, "table")),
-        "quality_report": dg.MetadataValue.md(report["markdown"]),
-        "quality_md": dg.MetadataValue.path(str(md_path)),
-        "dataset_dir": dg.MetadataValue.path(str(dataset_dir(mavp_home))),
+        "rejects_by_table": table(rejects.groupby("table", as_index=False)["count"].sum()),
+        "quality_report": dg.MetadataValue.md(_ui_report(report["markdown"], layout, reports)),
+        "quality_md": home_path(layout, reports / "quality.md"),
+        "dataset_dir": home_path(layout, layout.dataset),
         "build": folder.name,
         "written": written,
     })
@@ -135,13 +180,14 @@ def mavp(context: dg.AssetExecutionContext, config: MavpConfig, mavp_home: MavpH
 # -- checks (blocking: a failed check stops downstream materializations and marks the run) --------
 
 def _split_frames(mavp_home: MavpHome) -> dict[str, pd.DataFrame]:
-    root = dataset_dir(mavp_home)
-    return {s: pd.read_parquet(root / DATA_FILE.format(split=s)) if (root / DATA_FILE.format(split=s)).is_file()
-            else pd.DataFrame() for s in SPLITS}
+    """Every split without its image bytes, which no check reads."""
+    files = split_files(mavp_home.layout.dataset)
+    return {s: pd.read_parquet(files[s], columns=[c for c in pq.read_schema(files[s]).names if c != "image"])
+            if s in files else pd.DataFrame() for s in SPLITS}
 
 
 def _quality(mavp_home: MavpHome) -> dict:
-    return json.loads((dataset_dir(mavp_home) / "reports" / "quality.json").read_text(encoding="utf-8"))
+    return json.loads(mavp_home.layout.dataset_report("quality.json").read_text(encoding="utf-8"))
 
 
 @dg.asset_check(asset=mavp, blocking=True, description="train, validation and test each hold rows.")
@@ -189,8 +235,24 @@ def row_counts_match_report(mavp_home: MavpHome) -> dg.AssetCheckResult:
                                                         "table_v_instances": table_v})
 
 
+@dg.asset_check(asset=mavp, blocking=False,
+                description="Warns when an image slot's distant labels are no better than always guessing its most "
+                            "common value: accuracy against the generator's truth on the sample profile, Table VI "
+                            "relative accuracy (image label vs the sentence's annotation) on real data. Lists the "
+                            "slots.")
+def image_labels_beat_majority(mavp_home: MavpHome) -> dg.AssetCheckResult:
+    scored = labels_against_majority(_quality(mavp_home))
+    weak = scored[~scored["beats_majority"]]
+    return dg.AssetCheckResult(passed=weak.empty, severity=dg.AssetCheckSeverity.WARN,
+                               description=f"{len(scored) - len(weak)}/{len(scored)} image slots beat the majority "
+                                           f"baseline ({scored['basis'].iloc[0] if len(scored) else 'nothing scored'})",
+                               metadata={"weak_slots": dg.MetadataValue.json(weak["slot"].tolist()),
+                                         "slots": table(scored.round(4))})
+
+
 mavp_assets = [mepave_image_labels, mavp]
-mavp_checks = [every_split_non_empty, no_cid_across_splits, values_in_vocabulary, row_counts_match_report]
+mavp_checks = [every_split_non_empty, no_cid_across_splits, values_in_vocabulary, row_counts_match_report,
+               image_labels_beat_majority]
 
 # -- rebuilds --------------------------------------------------------------------------------------
 
@@ -198,7 +260,6 @@ full_rebuild = dg.define_asset_job("mavp_full_rebuild", selection=dg.AssetSelect
                                    description="Every asset MAVP depends on, then MAVP (the `*mavp` selection).")
 weekly_rebuild = dg.ScheduleDefinition(name="mavp_weekly_rebuild", job=full_rebuild, cron_schedule="0 3 * * 1",
                                        description="Full rebuild every Monday 03:00 (reuses what did not change).")
-SOURCE_KINDS = ("mepave", "mepave_images", "fashionai", "utzap50k", "ifashion", "crawl")
 
 
 def source_fingerprint(root: Path) -> str:
@@ -220,12 +281,7 @@ def source_fingerprint(root: Path) -> str:
 @dg.sensor(job=full_rebuild, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
            description="Requests a full rebuild when a file in a source directory is added, removed or changed.")
 def source_change_sensor(context: dg.SensorEvaluationContext, mavp_home: MavpHome):
-    current = {}
-    for kind in SOURCE_KINDS:
-        try:
-            current[kind] = source_fingerprint(mavp_home.source_dir(kind))
-        except dg.Failure:
-            continue                       # paper profile with a directory not configured
+    current = {kind: source_fingerprint(root) for kind, root in _source_dirs(mavp_home).items()}
     previous = json.loads(context.cursor) if context.cursor else None
     context.update_cursor(json.dumps(current, sort_keys=True))
     if previous is None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipeline.home import DEFAULT_HOME, HOME_ENV, HomeLayout
 from pipeline.synth import SampleLayout
 
 PROFILES = ("sample", "paper")
@@ -18,7 +19,7 @@ class MavpHome(dg.ConfigurableResource):
     ``paper`` reads the real dataset directories given here.
     """
 
-    home: str = os.environ.get("MAVP_HOME", ".mavp")
+    home: str = os.environ.get(HOME_ENV) or DEFAULT_HOME
     profile: str = "sample"
     mepave_dir: str = ""
     mepave_images_dir: str = ""
@@ -28,22 +29,20 @@ class MavpHome(dg.ConfigurableResource):
     crawl_dir: str = ""
 
     @property
-    def root(self) -> Path:
-        return Path(self.home).resolve()
+    def layout(self) -> HomeLayout:
+        """Every path under the home: read and write through this, never by hand."""
+        return HomeLayout(self.home)
 
     @property
-    def sample_dir(self) -> Path:
-        return self.root / "sources" / "sample"
-
-    def path(self, *parts: str) -> Path:
-        return self.root.joinpath(*parts)
+    def root(self) -> Path:
+        return self.layout.root
 
     def source_dir(self, kind: str) -> Path:
         """The directory a reader takes for ``kind`` under the active profile."""
         if self.profile not in PROFILES:
             raise dg.Failure(f"unknown profile {self.profile!r}; expected one of {PROFILES}")
         if self.profile == "sample":
-            layout = SampleLayout(self.sample_dir)
+            layout = SampleLayout(self.layout.sample_dir)
             return {
                 "mepave": layout.mepave_dir,
                 "mepave_images": layout.mepave_images,

@@ -2,7 +2,6 @@
 slot partition that every later stage reads."""
 
 
-import base64
 import json
 from dataclasses import asdict
 
@@ -10,13 +9,14 @@ import dagster as dg
 import pandas as pd
 
 from assets.configs import run_config_class, to_settings
+from assets.metadata import OWNERS, code_version, column_schema, home_path, inline_figure, table
 from assets.resources import MavpHome
-from assets.sources import mepave_image_records, mepave_records, source_assets, table_path
+from assets.sources import mepave_image_records, mepave_records, source_assets
+from pipeline.home import HomeLayout
 from pipeline.io import write_json, write_parquet
-from pipeline.reporting import counts_markdown, markdown_table
 from pipeline.saliency.config import BackbonePretrainConfig, PredictorConfig, RegionConfig
-from pipeline.saliency.report import saliency_chart, slot_markdown
-from pipeline.saliency.scoring import MEASURED, PartitionRule, decide, partition, slot_table
+from pipeline.saliency.report import SLOT_COLUMNS, saliency_chart
+from pipeline.saliency.scoring import MEASURED, PartitionRule, decide, partition, slot_table, text_evidence
 from pipeline.schema import default_schema
 
 # The torch-side modules (torch, timm, transformers, torchvision: ~4 s to import) are imported
@@ -24,15 +24,11 @@ from pipeline.schema import default_schema
 # location itself, start fast.
 
 GROUP = "saliency"
+TAGS = {"mavp/stage": "saliency"}
 #: Torch steps use every core; the executor runs at most one step with this tag at a time.
 CPU_HEAVY = {"mavp/resource": "cpu-heavy"}
 VISION_KINDS = ("fashionai", "utzap50k", "ifashion", "crawl")
-#: P^M this many points below P^T over all validation instances means the fusion did not train.
-MAX_MULTIMODAL_GAP = 15.0
-
-
-def saliency_path(mavp_home: MavpHome, *parts: str):
-    return mavp_home.path("saliency", *parts)
+MODEL_CODE = ("models/training.py", "models/backbones.py")
 
 
 RegionBackboneConfig = run_config_class(
@@ -54,84 +50,93 @@ SlotPartitionConfig = run_config_class(
 
 
 @dg.asset(group_name=GROUP, deps=[a for a in source_assets if a.key.path[-1] != "mepave_records"], op_tags=CPU_HEAVY,
+          kinds={"pytorch", "timm"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/saliency/backbone.py", "pipeline/saliency/stage.py", *MODEL_CODE),
           description="Small image backbone pretrained on the vision sources' attribute labels, "
                       "frozen for grid region features.")
 def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
     from pipeline.saliency.stage import pretrained_backbone
 
-    tables = [pd.read_parquet(table_path(mavp_home, f"{kind}_records")) for kind in VISION_KINDS]
+    layout = mavp_home.layout
+    tables = [pd.read_parquet(layout.table(f"{kind}_records")) for kind in VISION_KINDS]
     weights, info = pretrained_backbone(tables, default_schema(), to_settings(config, BackbonePretrainConfig),
-                                        mavp_home.path("models", "region_backbone"))
-    write_json({"weights": str(weights), **info}, saliency_path(mavp_home, "region_backbone.json"))
-    context.log.info(("reused" if info["reused"] else "trained") + f" backbone {weights}")
+                                        layout.models("region_backbone"))
+    write_json({"weights": str(weights), **info}, layout.region_backbone_info)
+    context.log.info(("reused" if info["reused"] else "trained") + f" backbone {layout.relative(weights)}")
     acc = info.get("holdout_accuracy_by_slot", {})
     return dg.MaterializeResult(metadata={
-        "weights": dg.MetadataValue.path(str(weights)),
+        "weights": home_path(layout, weights),
         "reused": info["reused"],
         "examples": info["examples"],
-        "holdout_accuracy_by_slot": dg.MetadataValue.md(counts_markdown(acc, "slot", "accuracy")),
+        "holdout_accuracy_by_slot": table(pd.DataFrame(list(acc.items()), columns=["slot", "accuracy"])),
         "training_seconds": info["seconds"],
         "images_per_second": info["images_per_second"],
     })
 
 
 @dg.asset(group_name=GROUP, deps=[mepave_image_records, region_backbone], op_tags=CPU_HEAVY,
+          kinds={"pytorch", "torchvision", "numpy"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/saliency/regions.py", "models/regions.py", "models/backbones.py"),
           description="Region features U (l x d_U) of every MEPAVE product image, cached by image hash.")
 def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
     from pipeline.saliency.regions import region_features as extract_region_features
 
-    images = pd.read_parquet(table_path(mavp_home, "mepave_image_records"))
+    layout = mavp_home.layout
+    images = pd.read_parquet(layout.table("mepave_image_records"))
     overrides = {}
     if config.kind == "grid" and config.weights is None:
-        trained = json.loads(saliency_path(mavp_home, "region_backbone.json").read_text(encoding="utf-8"))
+        trained = json.loads(layout.region_backbone_info.read_text(encoding="utf-8"))
         overrides = {"weights": trained["weights"], "backbone": trained["config"]["backbone"],
                      "image_size": trained["config"]["image_size"]}
     region_config = to_settings(config, RegionConfig, **overrides)
-    table, rejects = extract_region_features(images, region_config, mavp_home.path("cache", "regions"))
-    path = table.save(saliency_path(mavp_home, "region_features.npz"))
-    rejects_path = write_parquet(rejects, mavp_home.path("rejects", "region_features.parquet"))
-    context.log.info(f"region features: {table.stats}")
+    regions, rejects = extract_region_features(images, region_config, layout.cache("regions"))
+    path = regions.save(layout.region_features)
+    rejects_path = write_parquet(rejects, layout.rejects("region_features"))
+    context.log.info(f"region features: {regions.stats}")
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(table.cids),
-        "regions_per_image": int(table.features.shape[1]),
-        "feature_dim": table.dim,
-        "extractor": dg.MetadataValue.json(table.config),
-        "cache": dg.MetadataValue.json(table.stats),
+        "dagster/row_count": len(regions.cids),
+        "regions_per_image": int(regions.features.shape[1]),
+        "feature_dim": regions.dim,
+        "extractor": dg.MetadataValue.json({k: layout.relative(v) if k == "weights" and v else v
+                                            for k, v in regions.config.items()}),
+        "cache": dg.MetadataValue.json(regions.stats),
         "rejected": len(rejects),
-        "path": dg.MetadataValue.path(str(path)),
-        "rejects_path": dg.MetadataValue.path(str(rejects_path)),
+        "path": home_path(layout, path),
+        "rejects_path": home_path(layout, rejects_path),
     })
 
 
 def _predictor_asset(mode: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(name=f"{mode}_value_predictor", group_name=GROUP, deps=[mepave_records, region_features],
-              description=description, op_tags=CPU_HEAVY)
+              description=description, op_tags=CPU_HEAVY, kinds={"pytorch", "transformers"}, owners=OWNERS, tags=TAGS,
+              code_version=code_version("pipeline/saliency/predict.py", "pipeline/saliency/instances.py",
+                                        "pipeline/saliency/stage.py", "models/masked_value.py", "models/text.py",
+                                        *MODEL_CODE))
     def _asset(context: dg.AssetExecutionContext, config: MaskedValuePredictorConfig,
                mavp_home: MavpHome) -> dg.MaterializeResult:
         from pipeline.saliency.regions import RegionTable
         from pipeline.saliency.stage import predictions, saliency_instances
 
         schema = default_schema()
-        records = pd.read_parquet(table_path(mavp_home, "mepave_records"))
-        regions = RegionTable.load(saliency_path(mavp_home, "region_features.npz"))
+        layout = mavp_home.layout
+        records = pd.read_parquet(layout.table("mepave_records"))
+        regions = RegionTable.load(layout.region_features)
         instances, full = saliency_instances(records, regions, schema)
-        write_parquet(full.rejects, mavp_home.path("rejects", "saliency_instances.parquet"))
+        write_parquet(full.rejects, layout.rejects("saliency_instances"))
         preds, info = predictions(mode, instances, regions, schema, to_settings(config, PredictorConfig),
-                                  mavp_home.path("models", "saliency"))
-        write_json({"predictions": f"{info['dir']}/predictions.parquet", **info},
-                   saliency_path(mavp_home, f"{mode}_value_predictor.json"))
+                                  layout.models("saliency"))
+        write_json({"predictions": f"{info['dir']}/predictions.parquet", **info}, layout.predictor_info(mode))
         per_slot = (preds.groupby("slot")["correct"].mean() * 100).round(1).sort_values(ascending=False)
         runs = pd.DataFrame(info["runs"])
         return dg.MaterializeResult(metadata={
             "reused": info["reused"],
-            "checkpoints": dg.MetadataValue.path(info["dir"]),
+            "checkpoints": home_path(layout, info["dir"]),
             "instances": dg.MetadataValue.json(full.stats),
             "rejected_instances": len(full.rejects),
-            "runs": dg.MetadataValue.md(markdown_table(runs, max_rows=len(runs))),
-            "validation_accuracy_by_slot": dg.MetadataValue.md(
-                counts_markdown(per_slot.to_dict(), "slot", "accuracy %")),
+            "runs": table(runs.drop(columns=[c for c in runs.columns if "path" in c or c == "dir"])),
+            "validation_accuracy_by_slot": table(per_slot.rename("accuracy %").reset_index()),
             "validation_accuracy": round(float(preds["correct"].mean() * 100), 2) if len(preds) else 0.0,
         })
 
@@ -144,51 +149,64 @@ multimodal_value_predictor = _predictor_asset(
     "multimodal", "BERT + region features fused by eqs. (1)-(3) (P^M), trained per seed; validation predictions.")
 
 
-def _png_markdown(path) -> str:
-    encoded = base64.b64encode(path.read_bytes()).decode()
-    return f"![saliency](data:image/png;base64,{encoded})"
+def _predictions(layout: HomeLayout) -> pd.DataFrame:
+    """Both predictors' validation predictions (one row per mode, seed and instance)."""
+    frames = [pd.read_parquet(json.loads(layout.predictor_info(mode).read_text(encoding="utf-8"))["predictions"])
+              for mode in ("text", "multimodal")]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _slot_saliency(layout: HomeLayout) -> pd.DataFrame:
+    return pd.read_parquet(layout.slot_saliency)
+
+
+SALIENCY_COLUMNS = {"support": "validation instances of the slot", "a_T": "P^T accuracy (%), mean over seeds",
+                    "a_M": "P^M accuracy (%), mean over seeds", "dif": "a_M - a_T (points)",
+                    "dif_se": "standard error of the paired per-instance difference",
+                    "basis": "measured, or the reason the fallback decided", "paper": "the paper's decision"}
 
 
 @dg.asset(group_name=GROUP, deps=[text_value_predictor, multimodal_value_predictor],
+          kinds={"pandas", "parquet"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/saliency/scoring.py", "pipeline/saliency/report.py"),
           description="Image- vs text-dependent slots from dif = a_M - a_T against lambda (paper: 9).")
 def slot_partition(context: dg.AssetExecutionContext, config: SlotPartitionConfig,
                    mavp_home: MavpHome) -> dg.MaterializeResult:
     schema = default_schema()
+    layout = mavp_home.layout
     rule = to_settings(config, PartitionRule)
-    frames = []
-    for mode in ("text", "multimodal"):
-        info = json.loads(saliency_path(mavp_home, f"{mode}_value_predictor.json").read_text(encoding="utf-8"))
-        frames.append(pd.read_parquet(info["predictions"]))
-    decided = decide(slot_table(pd.concat(frames, ignore_index=True), schema.slot_keys), rule,
-                     schema.paper_partition())
+    decided = decide(slot_table(_predictions(layout), schema.slot_keys), rule, schema.paper_partition())
     parts = partition(decided)
-    table = write_parquet(decided, saliency_path(mavp_home, "slot_saliency.parquet"))
-    chart = saliency_chart(decided, rule, saliency_path(mavp_home, "saliency.png"))
+    write_parquet(decided, layout.slot_saliency)
+    chart = saliency_chart(decided, rule, layout.saliency_chart)
     doc = {"rule": asdict(rule), "partition": parts,
            "slots": json.loads(decided.to_json(orient="records", force_ascii=False)),
            "agrees_with_paper": int(decided["agrees"].sum()), "slots_total": int(len(decided))}
-    path = write_json(doc, saliency_path(mavp_home, "partition.json"))
+    path = write_json(doc, layout.partition)
     measured = int((decided["basis"] == MEASURED).sum())
     disagree = decided.loc[~decided["agrees"], "slot"].tolist()
     context.log.info(f"image slots: {parts['image']}; disagree with paper: {disagree}")
     return dg.MaterializeResult(metadata={
+        "decided by measurement": f"{measured}/{len(decided)}",
+        "fallback_slots": dg.MetadataValue.json(decided.loc[decided["basis"] != MEASURED, "slot"].tolist()),
         "image_slots": dg.MetadataValue.json(parts["image"]),
-        "text_slots": dg.MetadataValue.json(parts["text"]),
         "agrees_with_paper": f"{int(decided['agrees'].sum())}/{len(decided)}",
         "disagreements": dg.MetadataValue.json(disagree),
-        "decided_by_measurement": f"{measured}/{len(decided)}",
-        "per_slot": dg.MetadataValue.md(slot_markdown(decided)),
-        "chart": dg.MetadataValue.md(_png_markdown(chart)),
-        "chart_path": dg.MetadataValue.path(str(chart)),
-        "partition_path": dg.MetadataValue.path(str(path)),
-        "table_path": dg.MetadataValue.path(str(table)),
+        "per_slot": table(decided[SLOT_COLUMNS].round(2), SALIENCY_COLUMNS),
+        "chart": inline_figure(layout, chart, "Fig. 3: saliency per slot (hatched, *: fallback)"),
+        "rule": dg.MetadataValue.md(f"image-dependent when dif - {rule.z:g}*SE >= {rule.lam:g}, text-dependent when "
+                                    f"dif + {rule.z:g}*SE < {rule.lam:g}; fewer than {rule.min_support} instances "
+                                    f"or an interval holding lambda: fallback `{rule.fallback}`"),
+        "text_slots": dg.MetadataValue.json(parts["text"]),
+        "partition_path": home_path(layout, path),
+        "dagster/column_schema": column_schema(layout.slot_saliency, SALIENCY_COLUMNS),
     })
 
 
 @dg.asset_check(asset=slot_partition, name="every_slot_decided", blocking=True,
                 description="Every schema slot is in exactly one of the image and text sets.")
 def every_slot_decided(mavp_home: MavpHome) -> dg.AssetCheckResult:
-    doc = json.loads(saliency_path(mavp_home, "partition.json").read_text(encoding="utf-8"))
+    doc = json.loads(mavp_home.layout.partition.read_text(encoding="utf-8"))
     image, text = set(doc["partition"]["image"]), set(doc["partition"]["text"])
     slots = set(default_schema().slot_keys)
     passed = not (image & text) and (image | text) == slots
@@ -196,27 +214,39 @@ def every_slot_decided(mavp_home: MavpHome) -> dg.AssetCheckResult:
                                                         "missing": sorted(slots - image - text)})
 
 
+@dg.asset_check(asset=slot_partition, name="every_slot_measured", blocking=False,
+                description="Warns when any slot was decided by the fallback rule (too little support, or an "
+                            "interval that holds lambda) instead of by measurement; lists those slots.")
+def every_slot_measured(mavp_home: MavpHome) -> dg.AssetCheckResult:
+    decided = _slot_saliency(mavp_home.layout)
+    fallback = decided.loc[decided["basis"] != MEASURED, ["slot", "support", "dif", "dif_se", "basis", "decision"]]
+    return dg.AssetCheckResult(
+        passed=fallback.empty, severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(decided) - len(fallback)}/{len(decided)} slots decided by measurement",
+        metadata={"decided_by_measurement": f"{len(decided) - len(fallback)}/{len(decided)}",
+                  "fallback_slots": dg.MetadataValue.json(fallback["slot"].tolist()),
+                  "fallback_table": table(fallback.round(2))})
+
+
 @dg.asset_check(asset=slot_partition, name="multimodal_keeps_text_evidence", blocking=False,
-                description="Warns when P^M is far below P^T over all validation instances: eq. (3) gates "
-                            "the text through the image, and a fusion that failed to train makes every "
-                            "slot look text-dependent.")
+                description="Warns when P^M is below P^T beyond noise on the text-dependent slots: with "
+                            "d = correct_M - correct_T per validation instance of those slots, fails when "
+                            "mean(d) + 1.96*SE < 0. There the image adds nothing, so a P^M that knows less "
+                            "than P^T means eq. (3) lost text evidence, which biases every dif downwards "
+                            "and makes image slots look text-dependent.")
 def multimodal_keeps_text_evidence(mavp_home: MavpHome) -> dg.AssetCheckResult:
-    accuracy = {}
-    for mode in ("text", "multimodal"):
-        info = json.loads(saliency_path(mavp_home, f"{mode}_value_predictor.json").read_text(encoding="utf-8"))
-        accuracy[mode] = float(pd.read_parquet(info["predictions"], columns=["correct"])["correct"].mean() * 100)
-    gap = accuracy["text"] - accuracy["multimodal"]
-    return dg.AssetCheckResult(passed=gap <= MAX_MULTIMODAL_GAP, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"a_T_all": round(accuracy["text"], 2),
-                                         "a_M_all": round(accuracy["multimodal"], 2),
-                                         "gap_pp": round(gap, 2), "max_gap_pp": MAX_MULTIMODAL_GAP})
+    decided = _slot_saliency(mavp_home.layout)
+    result = text_evidence(_predictions(mavp_home.layout), decided.loc[decided["decision"] == "text", "slot"])
+    shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}
+    return dg.AssetCheckResult(passed=result["kept"], severity=dg.AssetCheckSeverity.WARN,
+                               metadata={f"text_slots_{k}": v for k, v in shown.items() if k != "kept"})
 
 
 saliency_assets = [region_backbone, region_features, text_value_predictor, multimodal_value_predictor,
                    slot_partition]
-saliency_checks = [every_slot_decided, multimodal_keeps_text_evidence]
+saliency_checks = [every_slot_decided, every_slot_measured, multimodal_keeps_text_evidence]
 
 
 def read_partition(mavp_home: MavpHome) -> dict[str, list[str]]:
     """What downstream assets use: the computed partition."""
-    return json.loads(saliency_path(mavp_home, "partition.json").read_text(encoding="utf-8"))["partition"]
+    return json.loads(mavp_home.layout.partition.read_text(encoding="utf-8"))["partition"]

@@ -6,15 +6,17 @@ import json
 import dagster as dg
 import pandas as pd
 
+from assets.metadata import OWNERS, code_version, home_path, table, table_file_metadata
 from assets.resources import MavpHome
 from pipeline.io import write_parquet
 from pipeline.records import ReadResult
-from pipeline.reporting import counts_markdown, markdown_table
+from pipeline.reporting import counts_markdown
 from pipeline.sources.mepave import read_product_images
 from pipeline.sources.registry import read_source
 from pipeline.synth import SampleLayout, generate_sample
 
 GROUP = "sources"
+TAGS = {"mavp/stage": "sources"}
 
 
 class SampleConfig(dg.Config):
@@ -22,12 +24,14 @@ class SampleConfig(dg.Config):
     scale: float = 1.0
 
 
-@dg.asset(group_name=GROUP, description="The synthetic sources in their real on-disk formats (sample profile).")
+@dg.asset(group_name=GROUP, kinds={"python", "opencv"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/synth"),
+          description="The synthetic sources in their real on-disk formats (sample profile).")
 def sample_sources(context: dg.AssetExecutionContext, config: SampleConfig,
                    mavp_home: MavpHome) -> dg.MaterializeResult:
     if mavp_home.profile != "sample":
         return dg.MaterializeResult(metadata={"skipped": f"profile {mavp_home.profile} reads real sources"})
-    layout = SampleLayout(mavp_home.sample_dir)
+    layout = SampleLayout(mavp_home.layout.sample_dir)
     manifest = None
     if layout.manifest.is_file():
         manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))
@@ -38,35 +42,38 @@ def sample_sources(context: dg.AssetExecutionContext, config: SampleConfig,
         manifest = generate_sample(layout.root, seed=config.seed, scale=config.scale)
     else:
         context.log.info("sample already present with this seed and scale; reusing it")
-    counts = {k: v if isinstance(v, int) else json.dumps(v, ensure_ascii=False, default=str)
-              for k, v in manifest["counts"].items()}
+    counts = pd.DataFrame([{"part": k, "count": v if isinstance(v, int) else json.dumps(v, ensure_ascii=False)}
+                           for k, v in manifest["counts"].items()])
     return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(layout.root)),
+        "path": home_path(mavp_home.layout, layout.root),
         "seed": config.seed,
         "scale": config.scale,
-        "counts": dg.MetadataValue.json(manifest["counts"]),
+        "counts": table(counts.astype({"count": str})),
         "injected_bad_records": dg.MetadataValue.json(manifest.get("injected", {})),
-        "summary": dg.MetadataValue.md(counts_markdown({k: str(v)[:80] for k, v in counts.items()}, "source", "count")),
     })
 
 
 def _write_tables(mavp_home: MavpHome, name: str, result: ReadResult) -> dict:
-    table_path = write_parquet(result.valid, mavp_home.path("sources", "tables", f"{name}.parquet"))
-    rejects_path = write_parquet(result.rejects, mavp_home.path("rejects", f"{name}.parquet"))
+    layout = mavp_home.layout
+    table_path = write_parquet(result.valid, layout.table(name))
+    rejects_path = write_parquet(result.rejects, layout.rejects(name))
     preview_cols = [c for c in result.valid.columns if c not in ("tagged", "file", "line")]
     return {
-        "dagster/row_count": len(result.valid),
+        **table_file_metadata(layout, table_path, len(result.valid)),
         "rejected": len(result.rejects),
         "rejects_by_reason": dg.MetadataValue.md(counts_markdown(result.rejects_by_reason())),
         "stats": dg.MetadataValue.json(json.loads(json.dumps(result.stats, default=str))),
-        "preview": dg.MetadataValue.md(markdown_table(result.valid[preview_cols])),
-        "table_path": dg.MetadataValue.path(str(table_path)),
-        "rejects_path": dg.MetadataValue.path(str(rejects_path)),
+        "preview": table(_preview(result.valid[preview_cols], layout)),
+        "rejects_path": home_path(layout, rejects_path),
     }
 
 
-def table_path(mavp_home: MavpHome, name: str):
-    return mavp_home.path("sources", "tables", f"{name}.parquet")
+def _preview(frame: pd.DataFrame, layout, rows: int = 10) -> pd.DataFrame:
+    """The first rows as text, file paths shown relative to the home."""
+    shown = frame.head(rows).astype(str)
+    for column in [c for c in shown.columns if c.endswith("path")]:
+        shown[column] = shown[column].map(layout.relative)
+    return shown
 
 
 class ImageFetchConfig(dg.Config):
@@ -80,13 +87,15 @@ class ImageFetchConfig(dg.Config):
     retries: int = 3
 
 
-@dg.asset(group_name=GROUP, deps=[sample_sources],
+@dg.asset(group_name=GROUP, deps=[sample_sources], kinds={"python", "parquet"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/fetch.py"),
           description="iMaterialist images fetched from their URLs: resumable (valid files are skipped), "
                       "bounded parallel, retried with backoff; every failure recorded with its reason.")
 def ifashion_images(context: dg.AssetExecutionContext, config: ImageFetchConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
     from pipeline.fetch import FetchConfig, fetch_images, ifashion_fetch_items
 
+    layout = mavp_home.layout
     root = mavp_home.source_dir("ifashion")
     # The sample's URLs are deliberately unreachable (.invalid): files it left out stay out,
     # after one attempt, rather than waiting through backoff.
@@ -95,21 +104,21 @@ def ifashion_images(context: dg.AssetExecutionContext, config: ImageFetchConfig,
     reports, rejects = [], []
     for split in config.splits:
         items, bad = ifashion_fetch_items(root / f"{split}.json", root / "images")
-        report = fetch_images(items, fetch_config, progress=lambda done, total: (
+        report = fetch_images(items, fetch_config, root=root, progress=lambda done, total: (
             context.log.info(f"{split}: {done}/{total} images") if done == total or done % 5000 == 0 else None))
         reports.append(report.results.assign(split=split))
         rejects += [bad, report.rejects]
     results = pd.concat(reports, ignore_index=True) if reports else pd.DataFrame()
     rejected = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame()
-    write_parquet(results, mavp_home.path("sources", "fetch", "ifashion_images.parquet"))
-    write_parquet(rejected, mavp_home.path("rejects", "ifashion_images.parquet"))
+    results_path = write_parquet(results, layout.ifashion_fetch_report)
+    write_parquet(rejected, layout.rejects("ifashion_images"))
     status = results["status"].value_counts().to_dict() if len(results) else {}
     reasons = rejected["reason"].value_counts().to_dict() if len(rejected) else {}
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(results),
+        **table_file_metadata(layout, results_path, len(results)),
         "by_status": dg.MetadataValue.md(counts_markdown({str(k): int(v) for k, v in status.items()}, "status")),
         "rejects_by_reason": dg.MetadataValue.md(counts_markdown({str(k): int(v) for k, v in reasons.items()})),
-        "images_dir": dg.MetadataValue.path(str(root / "images")),
+        "images_dir": home_path(layout, root / "images"),
     })
 
 
@@ -117,12 +126,13 @@ def _source_asset(kind: str, description: str) -> dg.AssetsDefinition:
     name = f"{kind}_records"
     deps = [sample_sources, ifashion_images] if kind == "ifashion" else [sample_sources]
 
-    @dg.asset(name=name, group_name=GROUP, deps=deps, description=description)
+    @dg.asset(name=name, group_name=GROUP, deps=deps, description=description, kinds={"python", "parquet"},
+              owners=OWNERS, tags=TAGS, code_version=code_version("pipeline/sources", "pipeline/records.py"))
     def _asset(context: dg.AssetExecutionContext, mavp_home: MavpHome) -> dg.MaterializeResult:
         root = mavp_home.source_dir(kind)
-        context.log.info(f"reading {kind} from {root}")
+        context.log.info(f"reading {kind} from {mavp_home.layout.relative(root)}")
         result = read_source(kind, root)
-        return dg.MaterializeResult(metadata={"source_dir": dg.MetadataValue.path(str(root)),
+        return dg.MaterializeResult(metadata={"source_dir": home_path(mavp_home.layout, root),
                                               **_write_tables(mavp_home, name, result)})
 
     return _asset
@@ -139,13 +149,14 @@ source_assets = [_source_asset(kind, text) for kind, text in SOURCE_DESCRIPTIONS
 mepave_records = source_assets[0]
 
 
-@dg.asset(group_name=GROUP, deps=[mepave_records],
+@dg.asset(group_name=GROUP, deps=[mepave_records], kinds={"python", "parquet"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/sources/mepave.py", "pipeline/images.py"),
           description="One checked image per MEPAVE product; unusable images are rejects.")
 def mepave_image_records(context: dg.AssetExecutionContext, mavp_home: MavpHome) -> dg.MaterializeResult:
-    sentences = pd.read_parquet(table_path(mavp_home, "mepave_records"), columns=["cid"])
+    sentences = pd.read_parquet(mavp_home.layout.table("mepave_records"), columns=["cid"])
     image_dir = mavp_home.source_dir("mepave_images")
     result = read_product_images(image_dir, sentences["cid"])
-    return dg.MaterializeResult(metadata={"image_dir": dg.MetadataValue.path(str(image_dir)),
+    return dg.MaterializeResult(metadata={"image_dir": home_path(mavp_home.layout, image_dir),
                                           **_write_tables(mavp_home, "mepave_image_records", result)})
 
 
@@ -155,9 +166,10 @@ def _non_empty_check(asset_def: dg.AssetsDefinition) -> dg.AssetChecksDefinition
     @dg.asset_check(asset=asset_def, name="has_valid_rows", blocking=True,
                     description="Fails when the source yields no valid rows.")
     def _check(mavp_home: MavpHome) -> dg.AssetCheckResult:
-        path = table_path(mavp_home, name)
+        path = mavp_home.layout.table(name)
         rows = pd.read_parquet(path).shape[0] if path.is_file() else 0
-        return dg.AssetCheckResult(passed=rows > 0, metadata={"valid_rows": rows, "path": str(path)})
+        return dg.AssetCheckResult(passed=rows > 0, metadata={"valid_rows": rows,
+                                                              "path": mavp_home.layout.relative(path)})
 
     return _check
 

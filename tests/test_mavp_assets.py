@@ -8,10 +8,11 @@ import dagster as dg
 import pandas as pd
 
 from assets.definitions import all_assets, defs
-from assets.distant import distant_checks
+from assets.distant import TABLE_NAMES, distant_checks
 from assets.mavp import full_rebuild, mavp, mavp_checks, source_change_sensor
 from assets.resources import MavpHome
 from assets.saliency import saliency_checks
+from pipeline.mavp.publish import split_files
 from tests.test_saliency_assets import run_config as saliency_run_config
 
 TINY_CLASSIFIER = {"image_size": 32, "window_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2],
@@ -39,14 +40,17 @@ def test_whole_graph_builds_the_dataset_and_a_rerun_reuses_everything(tmp_path):
     assert dataset.is_symlink() and (dataset / "schema.json").is_file() and (dataset / "README.md").is_file()
     quality = json.loads((dataset / "reports" / "quality.json").read_text())
     counts = quality["split"]["instances"]
-    train = pd.read_parquet(dataset / "data" / "train-00000-of-00001.parquet")
+    train = pd.read_parquet(split_files(dataset)["train"])
     assert len(train) == counts["train"] > 0
     assert quality["split"]["leakage"]["groups_in_several_splits"] == 0
-    # every product image referenced by a row is inside the dataset folder
-    assert all((dataset / p).is_file() for p in train["image"].dropna().unique())
-    for name in ("fashionai", "utzap50k", "ifashion", "crawl"):
+    # every product image of a row travels inside the row, as JPEG bytes
+    assert all(i["bytes"][:2] == b"\xff\xd8" for i in train["image"].dropna())
+    for name, table_name in TABLE_NAMES.items():
         meta = result.asset_materializations_for_node(f"{name}_classifier")[0].metadata
-        assert "#imgs" in meta["table"].value and meta["models"].value >= 1
+        table = meta[table_name]
+        assert isinstance(table, dg.TableMetadataValue) and {"task", "#imgs"} <= {c.name for c in table.schema.columns}
+        assert len(table.records) >= 1 and len(meta["models"].records) >= 1
+    _assert_ui_metadata(result, home)
     # the rejects of every stage are in the dataset, counted in the report
     names = {p.stem for p in (dataset / "rejects").glob("*.parquet")}
     assert {"mepave_records", "fashionai_records", "mavp_text_values"} <= names
@@ -67,6 +71,34 @@ def test_whole_graph_builds_the_dataset_and_a_rerun_reuses_everything(tmp_path):
     assert [m.asset_key.to_user_string() for m in only.get_asset_materialization_events()] == ["mavp"]
     leakage = json.loads((dataset / "reports" / "quality.json").read_text())["split"]["leakage"]
     assert leakage["groups_in_several_splits"] > 0            # the paper's split does leak products
+
+
+def _assert_ui_metadata(result, home):
+    """What the asset pages show: tables as tables, figures inline (short markdown whose image the
+    webserver serves from the compute-log folder), column schemas, no path of this machine."""
+    mats = {m.asset_key.to_user_string(): m.materialization.metadata for m in result.get_asset_materialization_events()}
+    mavp_meta = mats["mavp"]
+    for key in ("table_v", "table_vi", "truth_accuracy"):
+        assert isinstance(mavp_meta[key], dg.TableMetadataValue), key
+    table_v = {r.data["category"]: r.data["instances"] for r in mavp_meta["table_v"].records}
+    assert table_v["All"] == mavp_meta["dagster/row_count"].value
+    columns = {c.name for c in mavp_meta["dagster/column_schema"].schema.columns}
+    assert {"sid", "cid", "image", "color", "color_source", "color_confidence"} <= columns
+    figure = mavp_meta["figure/table_vi"].value
+    assert len(figure) < 1000 and figure.startswith("![")
+    served = figure.split("](/logs/")[1].rstrip(")").rsplit("/", 1)
+    assert (home / "dagster" / "logs" / f"{served[0]}.{served[1]}").is_file()
+    assert "](/logs/figures/" in mavp_meta["quality_report"].value and "](table_vi.png)" not in mavp_meta["quality_report"].value
+    assert isinstance(mats["slot_partition"]["per_slot"], dg.TableMetadataValue)
+    assert len(mats["slot_partition"]["chart"].value) < 1000
+    for name in ("mepave_records", "mepave_image_labels"):
+        assert mats[name]["dagster/column_schema"].schema.columns, name
+    for name, metadata in mats.items():
+        for key, value in metadata.items():
+            assert str(home.resolve()) not in str(value.value), (name, key)
+    for asset in all_assets:
+        spec = next(iter(asset.specs))
+        assert spec.kinds and spec.owners and spec.code_version, spec.key
 
 
 def test_rebuild_job_schedule_and_sensor(tmp_path):

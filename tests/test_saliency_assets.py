@@ -40,12 +40,19 @@ def test_slot_partition_materializes_and_reuses_work(tmp_path):
     assert len(doc["slots"]) == 25 and doc["rule"]["lam"] == 9.0
     assert (home / "saliency" / "saliency.png").read_bytes()[:4] == b"\x89PNG"
     meta = result.asset_materializations_for_node("slot_partition")[0].metadata
-    assert meta["chart"].value.startswith("![saliency](data:image/png;base64,")
+    assert meta["chart"].value.startswith("![Fig. 3") and "](/logs/figures/saliency-" in meta["chart"].value
+    assert list(meta)[0] == "decided by measurement"
+    per_slot = meta["per_slot"]
+    assert isinstance(per_slot, dg.TableMetadataValue) and len(per_slot.records) == 25
     table = pd.read_parquet(home / "saliency" / "slot_saliency.parquet")
     assert {"support", "a_T", "a_M", "dif", "decision", "basis", "paper"} <= set(table.columns)
     evaluations = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert evaluations["every_slot_decided"].passed
-    assert "a_M_all" in evaluations["multimodal_keeps_text_evidence"].metadata
+    assert "text_slots_dif_se" in evaluations["multimodal_keeps_text_evidence"].metadata
+    measured = evaluations["every_slot_measured"]
+    fallback = table.loc[table["basis"] != "measured", "slot"].tolist()
+    assert measured.passed == (not fallback) and measured.metadata["fallback_slots"].value == fallback
+    assert measured.severity == dg.AssetCheckSeverity.WARN
 
     again = dg.materialize([*SALIENCY_GRAPH, *saliency_checks], resources=resources, run_config=run_config())
     assert again.success

@@ -100,6 +100,22 @@ def task_statistics(data: SourceImages) -> pd.DataFrame:
                           "multi_label_images": int((lab.counts > 1).sum())} for t, lab in data.tasks.items()])
 
 
+def majority_baselines(data: SourceImages) -> dict[str, float]:
+    """Per task: the test accuracy of always answering the training split's most frequent class
+    (a hit when that class is one of the image's labels). The chance level a classifier must
+    clearly beat; it needs no model, so a reused record gets it too."""
+    out = {}
+    for task, lab in data.tasks.items():
+        labelled = lab.counts >= 1
+        train, test = lab.targets[labelled & data.in_split("train")], lab.targets[labelled & data.in_split("test")]
+        if not len(train) or not len(test):
+            out[task] = float("nan")
+            continue
+        top = int((train > 0).sum(axis=0).argmax())
+        out[task] = round(float((test[:, top] > 0).mean()), 4)
+    return out
+
+
 def results_table(models: list[TrainedClassifier]) -> pd.DataFrame:
     """One row per (model, task): strategy, validation and test accuracy, test support."""
     rows = [{"model": m.name, "strategy": m.strategy, "task": t, "train_images": m.train_images,
@@ -120,9 +136,10 @@ def train_source(source: str, table: pd.DataFrame, config: ClassifierConfig, mod
     key = content_key("distant/v1", source, asdict(config), data.pixels_key, data.image_ids, classes, targets)
     folder = models_dir / source / key
     results_path = folder / RESULTS_FILE
+    baselines = {"test_majority_baseline": majority_baselines(data)}
     if results_path.is_file():
         record = json.loads(results_path.read_text(encoding="utf-8"))
-        return {**record, "reused": True}
+        return {**record, **baselines, "reused": True}
     models = _plans(source, data, folder, config)
     stats = task_statistics(data)
     record = {"source": source, "key": key, "dir": str(folder), "config": asdict(config), "device": device_name(),
@@ -130,4 +147,4 @@ def train_source(source: str, table: pd.DataFrame, config: ClassifierConfig, mod
               "results": results_table(models).to_dict("records"), "models": [asdict(m) for m in models],
               "rejects_path": str(write_parquet(data.rejects, folder / "rejects.parquet"))}
     write_json(record, results_path)
-    return {**record, "reused": False}
+    return {**record, **baselines, "reused": False}

@@ -62,7 +62,8 @@ def table_vi(dataset: pd.DataFrame, text: pd.DataFrame, image_slots: Sequence[st
         for split in TABLE_VI_SPLITS:
             part = both[both["split"] == split]
             row = {"slot": slot, "split": split, "support": int(len(part)),
-                   "relative_accuracy": _accuracy(part[slot] == part["text_value"])}
+                   "relative_accuracy": _accuracy(part[slot] == part["text_value"]),
+                   "majority_baseline": _majority(part["text_value"])}
             if truth_long is not None:
                 scored = part.dropna(subset=["true_value"])
                 row["truth_accuracy_same_rows"] = _accuracy(scored[slot] == scored["true_value"])
@@ -81,9 +82,38 @@ def truth_accuracy(labels: pd.DataFrame, truth: pd.DataFrame, image_slots: Seque
         else:
             got = got.iloc[0:0].assign(true_value=[])
         rows.append({"slot": slot, "products": int(len(got)), "truth_accuracy": _accuracy(got["value"] == got["true_value"]),
-                     "majority_baseline": _accuracy(got["true_value"] == got["true_value"].mode().iloc[0])
-                     if len(got) else None})
+                     "majority_baseline": _majority(got["true_value"])})
     return pd.DataFrame(rows)
+
+
+def _majority(values: pd.Series) -> float | None:
+    """Accuracy of always answering the most common of ``values``."""
+    return _accuracy(values == values.mode().iloc[0]) if len(values) else None
+
+
+def labels_against_majority(quality: Mapping) -> pd.DataFrame:
+    """Per image slot: the distant labels' accuracy beside always guessing the most common value.
+    Against the truth where the build has one (sample profile), else Table VI's relative
+    accuracy, pooled over its splits. ``beats_majority`` is False at or below the baseline, and
+    where nothing could be scored."""
+    if quality.get("truth_accuracy"):
+        scored = pd.DataFrame(quality["truth_accuracy"]).rename(columns={"truth_accuracy": "accuracy",
+                                                                         "products": "support"})
+        basis = "truth"
+    else:
+        vi = pd.DataFrame(quality.get("table_vi") or [], columns=["slot", "support", "relative_accuracy",
+                                                                 "majority_baseline"])
+        weighted = vi.assign(hits=vi["relative_accuracy"].fillna(0) * vi["support"],
+                             base=vi["majority_baseline"].fillna(0) * vi["support"])
+        scored = weighted.groupby("slot", as_index=False)[["support", "hits", "base"]].sum()
+        scored["accuracy"] = (scored["hits"] / scored["support"]).where(scored["support"] > 0)
+        scored["majority_baseline"] = (scored["base"] / scored["support"]).where(scored["support"] > 0)
+        basis = "table_vi"
+    out = scored[["slot", "support", "accuracy", "majority_baseline"]].assign(basis=basis)
+    for column in ("accuracy", "majority_baseline"):
+        out[column] = pd.to_numeric(out[column], errors="coerce")
+    out["beats_majority"] = out["accuracy"] > out["majority_baseline"]     # NaN: nothing scored, False
+    return out
 
 
 def value_distributions(dataset: pd.DataFrame, slots: Sequence[str]) -> pd.DataFrame:

@@ -47,10 +47,12 @@ def saliency_chart(decided: pd.DataFrame, rule: PartitionRule, target: Path | st
     return Path(target)
 
 
+SLOT_COLUMNS = ["slot", "support", "a_T", "a_T_std", "a_M", "a_M_std", "dif", "dif_se", "decision", "basis",
+                "paper", "agrees"]
+
+
 def slot_markdown(decided: pd.DataFrame) -> str:
-    cols = ["slot", "support", "a_T", "a_T_std", "a_M", "a_M_std", "dif", "dif_se", "decision", "basis",
-            "paper", "agrees"]
-    shown = decided[cols].copy()
+    shown = decided[SLOT_COLUMNS].copy()
     for c in ("a_T", "a_T_std", "a_M", "a_M_std", "dif", "dif_se"):
         shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
     return markdown_table(shown, max_rows=len(shown), max_chars=30)

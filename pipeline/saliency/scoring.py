@@ -66,15 +66,34 @@ def slot_table(predictions: pd.DataFrame, slots: Sequence[str]) -> pd.DataFrame:
                 row[f"a_{short}"] = np.nan
                 row[f"a_{short}_std"] = np.nan
         if n and {"text", "multimodal"} <= set(inst.columns):
-            d = (inst["multimodal"] - inst["text"]).to_numpy() * 100
-            row["dif"] = float(d.mean())
-            adjusted = np.concatenate([d, [100.0, -100.0]])
-            row["dif_se"] = float(adjusted.std(ddof=1) / np.sqrt(len(adjusted)))
+            row["dif"], row["dif_se"] = paired_difference(inst)
         else:
             row["dif"] = np.nan
             row["dif_se"] = np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def paired_difference(per_instance: pd.DataFrame) -> tuple[float, float]:
+    """Mean of correct_M - correct_T over instances (points) and its adjusted standard error.
+    ``per_instance``: one row per instance, columns ``text`` and ``multimodal`` (seed means)."""
+    d = (per_instance["multimodal"] - per_instance["text"]).to_numpy() * 100
+    adjusted = np.concatenate([d, [100.0, -100.0]])
+    return float(d.mean()), float(adjusted.std(ddof=1) / np.sqrt(len(adjusted)))
+
+
+def text_evidence(predictions: pd.DataFrame, text_slots: Sequence[str], z: float = 1.96) -> dict:
+    """P^M against P^T on the instances of text-dependent slots, where the image adds nothing
+    and eq. (3), which gates the text through the image, must keep what P^T knows.
+    ``kept`` is False when P^M is below P^T beyond noise: dif + z*SE < 0."""
+    part = predictions[predictions["slot"].isin(list(text_slots))]
+    per_instance = part.groupby(["mode", "sid", "slot", "start"])["correct"].mean().unstack("mode")
+    if per_instance.empty or not {"text", "multimodal"} <= set(per_instance.columns):
+        return {"instances": 0, "a_T": None, "a_M": None, "dif": None, "dif_se": None, "kept": False}
+    dif, se = paired_difference(per_instance.dropna())
+    return {"instances": int(len(per_instance)), "a_T": float(per_instance["text"].mean() * 100),
+            "a_M": float(per_instance["multimodal"].mean() * 100), "dif": dif, "dif_se": se,
+            "kept": bool(dif + z * se >= 0)}
 
 
 def decide(table: pd.DataFrame, rule: PartitionRule, reference: Mapping[str, str]) -> pd.DataFrame:

@@ -1,5 +1,7 @@
 """Merging text values and image labels into the contract's rows."""
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -49,3 +51,23 @@ def test_splits_grouped_by_product_or_random_over_instances():
     random = assign_splits(rows, "random", 0)
     assert rows.assign(s=random).groupby("cid")["s"].nunique().max() > 1
     assert (assign_splits(rows, "grouped", 0) == grouped).all()
+
+
+def test_labels_against_majority_uses_truth_then_table_vi():
+    from pipeline.mavp.quality import labels_against_majority
+
+    truth = {"truth_accuracy": [{"slot": "color", "products": 50, "truth_accuracy": 0.9, "majority_baseline": 0.3},
+                                {"slot": "closure", "products": 50, "truth_accuracy": 0.3, "majority_baseline": 0.4},
+                                {"slot": "toecap", "products": 0, "truth_accuracy": None, "majority_baseline": None}]}
+    scored = labels_against_majority(truth).set_index("slot")
+    assert scored["basis"].eq("truth").all()
+    assert scored.loc["color", "beats_majority"] and not scored.loc["closure", "beats_majority"]
+    assert not scored.loc["toecap", "beats_majority"]               # nothing scored is not a pass
+    real = {"truth_accuracy": None, "table_vi": [
+        {"slot": "color", "split": "train", "support": 30, "relative_accuracy": 0.8, "majority_baseline": 0.5},
+        {"slot": "color", "split": "validation", "support": 10, "relative_accuracy": 0.2, "majority_baseline": 0.5},
+        {"slot": "neckline", "split": "train", "support": 20, "relative_accuracy": 0.6, "majority_baseline": 0.4}]}
+    pooled = labels_against_majority(real).set_index("slot")
+    assert pooled.loc["color", "support"] == 40 and math.isclose(pooled.loc["color", "accuracy"], 0.65)
+    assert pooled.loc["color", "beats_majority"] and pooled.loc["neckline", "beats_majority"]
+    assert pooled["basis"].eq("table_vi").all()

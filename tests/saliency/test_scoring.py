@@ -47,3 +47,16 @@ def test_rule_measures_supported_slots_and_falls_back_otherwise():
     assert set(parts["image"]) == {"color", "toecap"}
     text_fallback = decide(slot_table(preds, list(reference)), PartitionRule(fallback="text"), reference)
     assert text_fallback.set_index("slot").loc["toecap", "decision"] == "text"
+
+
+def test_text_evidence_fails_only_when_multimodal_is_below_text_beyond_noise():
+    from pipeline.saliency.scoring import text_evidence
+
+    # 60 text-slot instances: P^M loses 30 that P^T knew -> clearly below
+    lost = text_evidence(predictions("material", 60, 50, 20), ["material"])
+    assert lost["instances"] == 60 and lost["dif"] == -50.0 and not lost["kept"]
+    # a 2-instance gap out of 60 is noise, and the image slot's large gain is not counted at all
+    close = pd.concat([predictions("material", 60, 30, 28), predictions("color", 60, 0, 60)])
+    kept = text_evidence(close, ["material"])
+    assert kept["instances"] == 60 and kept["kept"] and round(kept["dif"], 2) == -3.33
+    assert not text_evidence(close, [])["kept"]           # nothing to score: not shown to be kept
