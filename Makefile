@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # Launches the job, so the run shows in the job's history (the UI's job page and timeline).
 run: setup
-	$(BIN)/dagster job execute -j mavp_full_rebuild -m $(CODE_LOCATION)
+	$(BIN)/dg launch --job mavp_full_rebuild
 
 ui: setup
 	$(BIN)/dagster dev

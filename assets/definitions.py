@@ -1,4 +1,4 @@
-"""The Dagster code location: ``dagster dev`` at the repo root loads this (pyproject [tool.dagster])."""
+"""The Dagster code location: ``dagster dev`` and ``dg`` at the repo root load this (pyproject ``[tool.dg]``)."""
 
 
 import os

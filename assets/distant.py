@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.configs import run_config_class, to_settings
-from assets.metadata import OWNERS, code_version, home_path, table
+from assets.metadata import OWNERS, code_version, home_path, percent, table
 from assets.resources import MavpHome
 from assets.saliency import CPU_HEAVY, read_partition, slot_partition
 from assets.sources import source_assets
@@ -52,10 +52,9 @@ def _classifier_asset(source: str) -> dg.AssetsDefinition:
         rejects = pd.read_parquet(record["rejects_path"])
         write_parquet(rejects, layout.rejects(f"{source}_classifier"))
         return dg.MaterializeResult(metadata={
-            TABLE_NAMES[source]: table(task_rows(record)),
-            "results": table(pd.DataFrame(record["results"]).drop(columns="checkpoint").round(4)),
-            "above_chance": table(tasks_above_chance(record).round(4)),
-            "models": table(_model_rows(record, layout)),
+            TABLE_NAMES[source]: table(_short_strategies(task_rows(record))),
+            "above_chance": table(_chance_rows(tasks_above_chance(record)), CHANCE_COLUMNS),
+            "models": table(_model_rows(record)),
             "image_rejects": int(len(rejects)),
             "seconds": round(sum(m["seconds"] for m in record["models"]), 1),
             "device": record["device"],
@@ -66,12 +65,28 @@ def _classifier_asset(source: str) -> dg.AssetsDefinition:
     return _asset
 
 
-def _model_rows(record: dict, layout: HomeLayout) -> pd.DataFrame:
-    return pd.DataFrame([{"model": m["name"], "strategy": m["strategy"], "epochs": m["epochs"],
-                          "seconds": round(m["seconds"], 1),
-                          "train_images_per_second": round(m["train_images_per_second"], 1),
-                          "inference_images_per_second": round(m["inference_images_per_second"], 1),
-                          "checkpoint": layout.relative(m["path"])} for m in record["models"]])
+def _model_rows(record: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"model": m["name"], "epochs": m["epochs"], "seconds": round(m["seconds"], 1),
+                          "train img/s": round(m["train_images_per_second"], 1),
+                          "infer img/s": round(m["inference_images_per_second"], 1)} for m in record["models"]])
+
+
+def _short_strategies(rows: pd.DataFrame) -> pd.DataFrame:
+    """Tables I-IV with the strategy rows' names shortened for a page column."""
+    return rows.rename(columns=lambda c: c.removeprefix("Result (").removesuffix(")") + " %"
+                       if c.startswith("Result (") else c)
+
+
+CHANCE_COLUMNS = {"n": "test images of the task", "test %": "the task's best test accuracy",
+                  "low %": "lower end of its 95% Wilson interval",
+                  "chance %": "always answering the training split's most frequent class",
+                  "ok": "low % above chance %"}
+
+
+def _chance_rows(scored: pd.DataFrame) -> pd.DataFrame:
+    shown = percent(scored, ["test_accuracy", "wilson_lower", "majority_baseline"])
+    return shown.rename(columns={"test_images": "n", "test_accuracy": "test %", "wilson_lower": "low %",
+                                 "majority_baseline": "chance %", "clearly_above": "ok", "model": "best model"})
 
 
 def _classifier_check(asset_def: dg.AssetsDefinition, source: str) -> dg.AssetChecksDefinition:
@@ -86,7 +101,7 @@ def _classifier_check(asset_def: dg.AssetsDefinition, source: str) -> dg.AssetCh
         return dg.AssetCheckResult(passed=weak.empty, severity=dg.AssetCheckSeverity.WARN,
                                    description=f"{len(scored) - len(weak)}/{len(scored)} tasks clearly above chance",
                                    metadata={"weak_tasks": dg.MetadataValue.json(weak["task"].tolist()),
-                                             "tasks": table(scored.round(4))})
+                                             "tasks": table(_chance_rows(scored), CHANCE_COLUMNS)})
 
     return _check
 
@@ -118,9 +133,10 @@ def slot_classifiers(context: dg.AssetExecutionContext, config: SlotClassifiersC
     chosen = choose_slot_classifiers(read_source_records(layout), [parse_choice(c) for c in config.choices],
                                      image_slots, default_schema())
     path = write_slot_classifiers(chosen, layout.slot_classifiers)
-    shown = chosen[["slot", "status", "source", "strategy", "model", "validation_accuracy", "test_accuracy"]]
+    shown = percent(chosen[["slot", "status", "source", "model", "validation_accuracy", "test_accuracy"]],
+                    ["validation_accuracy", "test_accuracy"])
     return dg.MaterializeResult(metadata={
-        "slot_classifiers": table(shown.round(4)),
+        "slot_classifiers": table(shown.rename(columns={"validation_accuracy": "val %", "test_accuracy": "test %"})),
         "ready": int((chosen["status"] == READY).sum()),
         "image_slots": len(image_slots),
         "path": home_path(layout, path),

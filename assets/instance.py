@@ -21,24 +21,24 @@ def _base_dir(config_value: dict, default) -> str:
     return str(config_value.get("base_dir") or default(HomeLayout(default_home())))
 
 
-class MavpSqliteStorage(DagsterSqliteStorage):
-    """Runs, event logs and schedules in SQLite under ``$MAVP_HOME/dagster``."""
+class _OptionalBaseDir:
+    """Config of a storage whose ``base_dir`` may be left out."""
 
     @classmethod
     def config_type(cls):
         return {"base_dir": Field(StringSource, is_required=False)}
+
+
+class MavpSqliteStorage(_OptionalBaseDir, DagsterSqliteStorage):
+    """Runs, event logs and schedules in SQLite under ``$MAVP_HOME/dagster``."""
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
         return cls.from_local(_base_dir(config_value, lambda home: home.dagster), inst_data=inst_data)
 
 
-class MavpArtifactStorage(LocalArtifactStorage):
+class MavpArtifactStorage(_OptionalBaseDir, LocalArtifactStorage):
     """Dagster's local artifacts under ``$MAVP_HOME/dagster``."""
-
-    @classmethod
-    def config_type(cls):
-        return {"base_dir": Field(StringSource, is_required=False)}
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
@@ -51,7 +51,7 @@ class MavpComputeLogManager(LocalComputeLogManager):
 
     @classmethod
     def config_type(cls):
-        return {**super().config_type(), "base_dir": Field(StringSource, is_required=False)}
+        return {**LocalComputeLogManager.config_type(), **_OptionalBaseDir.config_type()}
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):

@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 
 from assets.configs import run_config_class, to_settings
 from assets.distant import TRAINING, slot_classifiers
-from assets.metadata import OWNERS, code_version, column_schema, home_path, inline_figure, publish_figure, table
+from assets.metadata import (OWNERS, code_version, column_schema, home_path, inline_figure, percent, publish_figure,
+                             table)
 from assets.resources import MavpHome
 from assets.saliency import CPU_HEAVY, read_partition, slot_partition
 from assets.sources import mepave_image_records, mepave_records
@@ -134,6 +135,23 @@ def split_columns(schema: Schema) -> dict[str, str]:
     return out
 
 
+TABLE_VI_COLUMNS = {"n": "instances with both an image label and a text annotation (truth: labelled products)",
+                    "relative %": "image label equals the sentence's annotation",
+                    "majority %": "always guessing the most common value", "truth %": "image label equals the truth",
+                    "annotation %": "the annotation equals the truth (same rows)"}
+
+
+def _table_vi_rows(vi: pd.DataFrame) -> pd.DataFrame:
+    names = {"support": "n", "relative_accuracy": "relative %", "majority_baseline": "majority %",
+             "truth_accuracy_same_rows": "truth %", "annotation_matches_truth": "annotation %"}
+    return percent(vi, [c for c in names if c in vi and c != "support"]).rename(columns=names)
+
+
+def _truth_rows(truth: pd.DataFrame) -> pd.DataFrame:
+    return percent(truth, ["truth_accuracy", "majority_baseline"]).rename(
+        columns={"products": "n", "truth_accuracy": "truth %", "majority_baseline": "majority %"})
+
+
 def _ui_report(markdown: str, layout: HomeLayout, reports: Path) -> str:
     """The quality report for the UI: its images point at the figures the webserver serves."""
     for name in REPORT_FIGURES:
@@ -162,8 +180,8 @@ def mavp(context: dg.AssetExecutionContext, config: MavpConfig, mavp_home: MavpH
         "dagster/column_schema": column_schema(split_files(layout.dataset)["train"], split_columns(schema)),
         "instances_by_split": dg.MetadataValue.json(report["counts"]),
         "table_v": table(report["table_v"]),
-        "table_vi": table(report["table_vi"].round(4)),
-        "truth_accuracy": (table(report["truth"].round(4)) if report["truth"] is not None
+        "table_vi": table(_table_vi_rows(report["table_vi"]), TABLE_VI_COLUMNS),
+        "truth_accuracy": (table(_truth_rows(report["truth"]), TABLE_VI_COLUMNS) if report["truth"] is not None
                            else dg.MetadataValue.md("_(no truth: real data)_")),
         **figures,
         "leakage": dg.MetadataValue.json(quality["split"]["leakage"]),
@@ -247,7 +265,9 @@ def image_labels_beat_majority(mavp_home: MavpHome) -> dg.AssetCheckResult:
                                description=f"{len(scored) - len(weak)}/{len(scored)} image slots beat the majority "
                                            f"baseline ({scored['basis'].iloc[0] if len(scored) else 'nothing scored'})",
                                metadata={"weak_slots": dg.MetadataValue.json(weak["slot"].tolist()),
-                                         "slots": table(scored.round(4))})
+                                         "slots": table(percent(scored, ["accuracy", "majority_baseline"])
+                                                        .rename(columns={"accuracy": "accuracy %",
+                                                                         "majority_baseline": "majority %"}))})
 
 
 mavp_assets = [mepave_image_labels, mavp]

@@ -42,6 +42,11 @@ def table(frame: pd.DataFrame, descriptions: Mapping[str, str] | None = None,
     return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
 
 
+def percent(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` (shares 0-1) as percentages with one decimal, for narrow page tables."""
+    return frame.assign(**{c: (pd.to_numeric(frame[c], errors="coerce") * 100).round(1) for c in columns})
+
+
 def column_schema(path: Path, descriptions: Mapping[str, str] | None = None) -> dg.TableSchema:
     """The ``dagster/column_schema`` of a parquet file, from its own Arrow schema."""
     descriptions = descriptions or {}

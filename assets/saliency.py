@@ -15,7 +15,7 @@ from assets.sources import mepave_image_records, mepave_records, source_assets
 from pipeline.home import HomeLayout
 from pipeline.io import write_json, write_parquet
 from pipeline.saliency.config import BackbonePretrainConfig, PredictorConfig, RegionConfig
-from pipeline.saliency.report import SLOT_COLUMNS, saliency_chart
+from pipeline.saliency.report import saliency_chart
 from pipeline.saliency.scoring import MEASURED, PartitionRule, decide, partition, slot_table, text_evidence
 from pipeline.schema import default_schema
 
@@ -160,9 +160,13 @@ def _slot_saliency(layout: HomeLayout) -> pd.DataFrame:
     return pd.read_parquet(layout.slot_saliency)
 
 
-SALIENCY_COLUMNS = {"support": "validation instances of the slot", "a_T": "P^T accuracy (%), mean over seeds",
-                    "a_M": "P^M accuracy (%), mean over seeds", "dif": "a_M - a_T (points)",
-                    "dif_se": "standard error of the paired per-instance difference",
+#: The per-slot table as the page shows it (the seed spreads stay in the parquet and the report).
+PAGE_COLUMNS = {"slot": "slot", "support": "n", "a_T": "a_T", "a_M": "a_M", "dif": "dif", "dif_se": "SE",
+                "decision": "decision", "basis": "basis"}
+SALIENCY_COLUMNS = {"support": "validation instances of the slot", "n": "validation instances of the slot",
+                    "a_T": "P^T accuracy (%), mean over seeds", "a_M": "P^M accuracy (%), mean over seeds",
+                    "dif": "a_M - a_T (points)", "dif_se": "standard error of the paired per-instance difference",
+                    "SE": "standard error of the paired per-instance difference",
                     "basis": "measured, or the reason the fallback decided", "paper": "the paper's decision"}
 
 
@@ -188,16 +192,16 @@ def slot_partition(context: dg.AssetExecutionContext, config: SlotPartitionConfi
     context.log.info(f"image slots: {parts['image']}; disagree with paper: {disagree}")
     return dg.MaterializeResult(metadata={
         "decided by measurement": f"{measured}/{len(decided)}",
-        "fallback_slots": dg.MetadataValue.json(decided.loc[decided["basis"] != MEASURED, "slot"].tolist()),
-        "image_slots": dg.MetadataValue.json(parts["image"]),
+        "fallback_slots": ", ".join(decided.loc[decided["basis"] != MEASURED, "slot"]) or "none",
+        "image_slots": ", ".join(parts["image"]),
         "agrees_with_paper": f"{int(decided['agrees'].sum())}/{len(decided)}",
-        "disagreements": dg.MetadataValue.json(disagree),
-        "per_slot": table(decided[SLOT_COLUMNS].round(2), SALIENCY_COLUMNS),
+        "disagreements": ", ".join(disagree) or "none",
+        "per_slot": table(decided[list(PAGE_COLUMNS)].rename(columns=PAGE_COLUMNS).round(1), SALIENCY_COLUMNS),
         "chart": inline_figure(layout, chart, "Fig. 3: saliency per slot (hatched, *: fallback)"),
-        "rule": dg.MetadataValue.md(f"image-dependent when dif - {rule.z:g}*SE >= {rule.lam:g}, text-dependent when "
-                                    f"dif + {rule.z:g}*SE < {rule.lam:g}; fewer than {rule.min_support} instances "
-                                    f"or an interval holding lambda: fallback `{rule.fallback}`"),
-        "text_slots": dg.MetadataValue.json(parts["text"]),
+        "rule": f"image-dependent when dif - {rule.z:g}·SE >= {rule.lam:g}, text-dependent when dif + "
+                f"{rule.z:g}·SE < {rule.lam:g}; under {rule.min_support} instances or an interval holding lambda: "
+                f"fallback '{rule.fallback}'",
+        "text_slots": ", ".join(parts["text"]),
         "partition_path": home_path(layout, path),
         "dagster/column_schema": column_schema(layout.slot_saliency, SALIENCY_COLUMNS),
     })
@@ -225,7 +229,7 @@ def every_slot_measured(mavp_home: MavpHome) -> dg.AssetCheckResult:
         description=f"{len(decided) - len(fallback)}/{len(decided)} slots decided by measurement",
         metadata={"decided_by_measurement": f"{len(decided) - len(fallback)}/{len(decided)}",
                   "fallback_slots": dg.MetadataValue.json(fallback["slot"].tolist()),
-                  "fallback_table": table(fallback.round(2))})
+                  "fallback_table": table(fallback.round(1))})
 
 
 @dg.asset_check(asset=slot_partition, name="multimodal_keeps_text_evidence", blocking=False,

@@ -24,8 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def materialize(home: Path, selection: str, config_json: str | None = None) -> float:
-    env = {**os.environ, "MAVP_HOME": str(home), "DAGSTER_HOME": str(REPO),
-           "MAVP_DAGSTER_STORAGE": str(home / "dagster")}
+    env = {**{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}, "MAVP_HOME": str(home)}
     dagster = Path(sys.executable).with_name("dagster")
     config = ["--config-json", config_json] if config_json else []
     t0 = time.perf_counter()
@@ -43,7 +42,6 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="mavp-bench-"))
-    (home / "dagster").mkdir(parents=True, exist_ok=True)
     fresh = materialize(home, "*mavp")
     rerun = materialize(home, "*mavp")
     assembly = materialize(home, "mavp")

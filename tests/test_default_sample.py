@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from assets.definitions import all_assets
-from assets.distant import distant_checks
+from assets.distant import TABLE_NAMES, distant_checks
 from assets.mavp import mavp_checks
 from assets.resources import MavpHome
 from assets.saliency import saliency_checks
@@ -54,8 +54,12 @@ def test_partition_matches_the_paper(build):
     assert (measured["decision"] == measured["paper"]).all()
     assert set(table.loc[table["basis"] != "measured", "basis"]) <= {"low support", "uncertain"}
     assert (table.loc[table["support"] < 5, "basis"] == "low support").all()
-    fusion = next(c for c in result.get_asset_check_evaluations() if c.check_name == "multimodal_keeps_text_evidence")
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    fusion = checks["multimodal_keeps_text_evidence"]
     assert fusion.passed, fusion.metadata
+    fallback = table.loc[table["basis"] != "measured", "slot"].tolist()
+    assert checks["every_slot_measured"].metadata["fallback_slots"].value == fallback
+    assert checks["every_slot_measured"].passed == (not fallback)
 
 
 def test_classifiers_reach_their_floors_and_every_image_slot_has_one(build):
@@ -67,9 +71,14 @@ def test_classifiers_reach_their_floors_and_every_image_slot_has_one(build):
     chosen = json.loads((home / "distant" / "slot_classifiers.json").read_text())["slots"]
     assert {r["slot"] for r in chosen if r["status"] == "ready"} == set(json.loads(
         (home / "saliency" / "partition.json").read_text())["partition"]["image"])
-    for name in ("fashionai", "utzap50k", "ifashion", "crawl"):
+    checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
+    for name, table_name in TABLE_NAMES.items():
         meta = result.asset_materializations_for_node(f"{name}_classifier")[0].metadata
-        assert "Result" in meta["table"].value
+        assert any(c.name.endswith(" %") for c in meta[table_name].schema.columns)      # a strategy's results
+        # the warning lists exactly the tasks its table marks as not clearly above chance
+        check = checks[(f"{name}_classifier", "tasks_above_chance")]
+        weak = [r.data["task"] for r in meta["above_chance"].records if not r.data["ok"]]
+        assert check.passed == (not weak) and check.metadata["weak_tasks"].value == weak
 
 
 def test_dataset_loads_with_the_contract_columns(build, monkeypatch, tmp_path):
@@ -95,11 +104,15 @@ def test_dataset_loads_with_the_contract_columns(build, monkeypatch, tmp_path):
 
 
 def test_distant_labels_against_the_truth(build):
-    home, _ = build
+    home, result = build
     quality = json.loads((home / "dataset" / "reports" / "quality.json").read_text())
     truth = {r["slot"]: r for r in quality["truth_accuracy"]}
     for slot, floor in TRUTH_FLOORS.items():
         assert truth[slot]["truth_accuracy"] >= floor, (slot, truth[slot])
+    # the content warning names exactly the slots labelled no better than the majority guess
+    below = sorted(s for s, r in truth.items() if not (r["truth_accuracy"] or 0) > (r["majority_baseline"] or 1))
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "image_labels_beat_majority")
+    assert sorted(check.metadata["weak_slots"].value) == below and check.passed == (not below)
     # Table VI's relative accuracy can differ from the truth accuracy on the same rows only
     # where the sentence's annotation is not the truth; the synthetic sentences annotate the
     # true value, so here the two agree within a few points

@@ -3,7 +3,7 @@ splits, reports, and the :class:`DatasetBuild` that :func:`pipeline.mavp.publish
 
 from __future__ import annotations
 
-import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -79,6 +79,14 @@ def published_classifiers(classifiers: pd.DataFrame, home: Path | None) -> pd.Da
     return out
 
 
+def _png(draw) -> bytes:
+    """The bytes of the PNG ``draw(path)`` writes: charts are part of what keys a build."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "chart.png"
+        draw(path)
+        return path.read_bytes()
+
+
 def _md(title: str, frame: pd.DataFrame | None) -> str:
     body = (markdown_table(frame.round(3), max_rows=len(frame), max_chars=40) if frame is not None
             else "_(not available)_")
@@ -145,10 +153,10 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
         "![Table VI](table_vi.png)\n\n![values](values.png)\n"
         + ("\n![saliency](saliency.png)\n" if inputs.saliency_chart else ""),
     ])
-    charts = {"table_vi.png": lambda p: accuracy_chart(vi, truth, p),
-              "values.png": lambda p: value_distribution_chart(distributions, schema.slot_keys, p)}
+    charts = {"table_vi.png": _png(lambda p: accuracy_chart(vi, truth, p)),
+              "values.png": _png(lambda p: value_distribution_chart(distributions, schema.slot_keys, p))}
     if inputs.saliency_chart is not None:
-        charts["saliency.png"] = lambda p, src=inputs.saliency_chart: shutil.copyfile(src, p)
+        charts["saliency.png"] = Path(inputs.saliency_chart).read_bytes()
     columns = contract_columns(schema, image_slots)
     build = DatasetBuild(
         name=config.name, summary_md=summary_md.split("\n", 1)[1],

@@ -16,13 +16,14 @@ so ``datasets.load_dataset(<dataset dir>)`` decodes it from any working director
 from __future__ import annotations
 
 import json
+import hashlib
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -49,7 +50,7 @@ class DatasetBuild:
     schema: dict
     rejects: Mapping[str, pd.DataFrame]
     reports: Mapping[str, object]             # file name under reports/ -> dict (JSON) | str (text)
-    charts: Mapping[str, Callable[[Path], None]] = field(default_factory=dict)   # PNG name -> writer
+    charts: Mapping[str, bytes] = field(default_factory=dict)   # PNG name under reports/ -> its bytes
 
     @cached_property
     def data_key(self) -> str:
@@ -64,7 +65,8 @@ class DatasetBuild:
 
     def key(self) -> str:
         return content_key("dataset/v2", self.data_key, self.schema, self.card, sorted(self.rejects),
-                           *[self.rejects[k] for k in sorted(self.rejects)], dict(self.reports))
+                           *[self.rejects[k] for k in sorted(self.rejects)], dict(self.reports),
+                           sorted((name, hashlib.sha256(png).hexdigest()) for name, png in self.charts.items()))
 
 
 def split_files(folder: Path) -> dict[str, Path]:
@@ -125,9 +127,9 @@ def _write(build: DatasetBuild, folder: Path) -> None:
             path.write_text(content, encoding="utf-8")
         else:
             write_json(content, path)
-    for name, draw in build.charts.items():
+    for name, png in build.charts.items():
         (folder / "reports").mkdir(parents=True, exist_ok=True)
-        draw(folder / "reports" / name)
+        (folder / "reports" / name).write_bytes(png)
 
 
 def publish(build: DatasetBuild, home: Path) -> tuple[Path, bool]:

@@ -135,45 +135,51 @@ def rejects_summary(rejects: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[["table", "source", "reason", "count"]]
 
 
+#: Figures are drawn this wide (inches at 100 dpi: 430 px), so that an asset page shows them whole.
+FIGURE_WIDTH = 4.3
+
+
 def value_distribution_chart(distributions: pd.DataFrame, slots: Sequence[str], path) -> None:
     """Small multiples: the most frequent values of each slot (``none`` in grey)."""
-    cols = 5
+    cols = 3
     rows = math.ceil(len(slots) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(FIGURE_WIDTH, 1.25 * rows + 0.3), squeeze=False)
     for ax, slot in zip(axes.ravel(), slots):
-        part = distributions[distributions["slot"] == slot].nlargest(8, "instances")
+        part = distributions[distributions["slot"] == slot].nlargest(6, "instances")
         colors = ["#bbbbbb" if v == NONE else "#4c72b0" for v in part["value"]]
         ax.barh(range(len(part)), part["instances"], color=colors)
         ax.set_yticks(range(len(part)), [f"#{i}" if v != NONE else NONE for i, v in enumerate(part["value"])],
-                      fontsize=6)
+                      fontsize=5)
         ax.invert_yaxis()
-        ax.set_title(slot, fontsize=8)
-        ax.tick_params(axis="x", labelsize=6)
+        ax.set_title(slot, fontsize=6.5)
+        ax.tick_params(axis="x", labelsize=5)
     for ax in axes.ravel()[len(slots):]:
         ax.axis("off")
-    fig.suptitle("Values per slot (top 8; value names in quality.md)", fontsize=9)
+    fig.suptitle("Values per slot (top 6; value names in quality.md)", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def accuracy_chart(vi: pd.DataFrame, truth: pd.DataFrame | None, path) -> None:
     """Table VI's relative accuracy per slot (train, validation) beside the truth accuracy."""
     slots = list(dict.fromkeys(vi["slot"]))
-    x = np.arange(len(slots))
-    fig, ax = plt.subplots(figsize=(1.0 * len(slots) + 2, 3.2))
+    y = np.arange(len(slots))
     series = [(vi[vi["split"] == s].set_index("slot")["relative_accuracy"].reindex(slots), f"relative ({s})")
               for s in TABLE_VI_SPLITS]
     if truth is not None:
         series.append((truth.set_index("slot")["truth_accuracy"].reindex(slots), "truth (all products)"))
-    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 1.2 + 0.32 * len(slots) * len(series) / 2))
+    height = 0.8 / len(series)
     for i, (values, label) in enumerate(series):
-        ax.bar(x + i * width, values.astype(float).fillna(0) * 100, width, label=label)
-    ax.set_xticks(x + width * (len(series) - 1) / 2, slots, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=7)
-    ax.set_title("Distant labels: Table VI relative accuracy and accuracy against the truth", fontsize=9)
+        ax.barh(y + i * height, values.astype(float).fillna(0) * 100, height, label=label)
+    ax.set_yticks(y + height * (len(series) - 1) / 2, slots, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy (%)", fontsize=7)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlim(0, 100)
+    ax.legend(fontsize=6, loc="lower right")
+    ax.set_title("Distant labels: Table VI relative accuracy and truth accuracy", fontsize=7.5)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=100)
     plt.close(fig)

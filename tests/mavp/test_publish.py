@@ -22,20 +22,15 @@ def jpeg(path, color):
     return str(path)
 
 
-def make_build(n=6, fail=False, color="红色", images=None):
+def make_build(n=6, color="红色", images=None):
     frames = {s: pd.DataFrame({"sid": [f"{s}{i}" for i in range(n)], "cid": ["c"] * n,
                                "image": pd.Series(["c.jpg"] * (n - 1) + [None], dtype="string"),
                                "color": [color] * n, "color_source": ["image"] * n,
                                "color_confidence": np.full(n, 0.75, np.float32)})
               for s in SPLITS}
-
-    def chart(path):
-        if fail:
-            raise RuntimeError("disk full")
-        path.write_bytes(b"\x89PNG")
     return DatasetBuild(name="MAVP test", summary_md="summary", splits=frames, images=images or {},
                         schema={"slots": []}, rejects={"x": pd.DataFrame({"reason": ["bad"]})}, reports={"quality.json": {"n": n}},
-                        charts={"c.png": chart})
+                        charts={"c.png": b"\x89PNG"})
 
 
 @pytest.fixture
@@ -53,10 +48,14 @@ def test_publish_links_the_build_and_skips_an_identical_one(tmp_path, image):
     assert again == folder and not written_again and (folder / "README.md").stat().st_mtime_ns == mtime
 
 
-def test_a_crash_mid_build_leaves_the_previous_dataset_whole(tmp_path, image):
+def test_a_crash_mid_build_leaves_the_previous_dataset_whole(tmp_path, image, monkeypatch):
     first, _ = publish(make_build(n=6, images=image), tmp_path)
+
+    def disk_full(*args, **kwargs):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr("pipeline.mavp.publish.write_json", disk_full)     # after the splits are written
     with pytest.raises(RuntimeError):
-        publish(make_build(n=7, fail=True, images=image), tmp_path)
+        publish(make_build(n=7, images=image), tmp_path)
     assert os.path.realpath(tmp_path / "dataset") == str(first.resolve())
     assert len(pd.read_parquet(split_files(tmp_path / "dataset")["test"])) == 6
     assert [p.name for p in (tmp_path / "datasets").iterdir()] == [first.name]     # no half-written folder
