@@ -75,7 +75,7 @@ def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneCon
     })
 
 
-@dg.asset(group_name=GROUP, deps=[mepave_image_records, region_backbone], op_tags=CPU_HEAVY,
+@dg.asset(group_name=GROUP, deps=[mepave_records, mepave_image_records, region_backbone], op_tags=CPU_HEAVY,
           kinds={"pytorch", "torchvision", "numpy"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/saliency/regions.py", "models/regions.py", "models/backbones.py"),
           description="Region features U (l x d_U) of every MEPAVE product image, cached by image hash.")
@@ -84,7 +84,9 @@ def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesCon
     from pipeline.saliency.regions import region_features as extract_region_features
 
     layout = mavp_home.layout
-    images = pd.read_parquet(layout.table("mepave_image_records"))
+    # precomputed features are keyed by cid: every product has a row, with or without an image file
+    images = (pd.read_parquet(layout.table("mepave_records"), columns=["cid"]).drop_duplicates()
+              if config.kind == "precomputed" else pd.read_parquet(layout.table("mepave_image_records")))
     overrides = {}
     if config.kind == "grid" and config.weights is None:
         trained = json.loads(layout.region_backbone_info.read_text(encoding="utf-8"))

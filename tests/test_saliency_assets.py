@@ -7,7 +7,7 @@ import pandas as pd
 
 from assets.definitions import defs
 from assets.saliency import saliency_assets
-from assets.sources import ifashion_images, mepave_image_records, sample_sources, source_assets
+from assets.sources import ifashion_images, mepave_image_records, mepave_records, sample_sources, source_assets
 from assets.resources import MavpHome
 from assets.saliency import read_partition, saliency_checks
 from pipeline.schema import default_schema
@@ -96,3 +96,57 @@ def test_faster_rcnn_and_hub_style_encoder_through_the_assets(tmp_path):
     assert meta["extractor"].value["kind"] == "faster_rcnn"
     runs = json.loads((home / "saliency" / "multimodal_value_predictor.json").read_text())["runs"]
     assert len(runs) == 1 and runs[0]["validation_instances"] > 0
+
+
+def _wordpiece_encoder(texts, folder):
+    """A BERT of bert-base-chinese's kind, saved as the paper profile loads one: a WordPiece
+    vocabulary (every CJK character its own token, ``##`` pieces for Latin words) and a small
+    random BertModel, both through ``save_pretrained``."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    chars = sorted({c for t in texts for c in t if not c.isspace()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *[f"##{c}" for c in chars if c.isascii()]]
+    folder.mkdir(parents=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"), tokenize_chinese_chars=True)
+    tokenizer.save_pretrained(folder)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=64)).save_pretrained(folder)
+    return folder
+
+
+def test_real_mepave_lines_with_precomputed_features_and_a_wordpiece_bert(tmp_path, mepave_sample_dir):
+    """The paper profile's path on real files: MEPAVE's own lines and ResNet features
+    (``kind: precomputed``), an encoder loaded from a save_pretrained directory, whose word-piece
+    tokens the value span is masked over."""
+    from models.text import load_text_encoder, masked_token_ids
+
+    texts = [line.split("\t")[2] for f in sorted(mepave_sample_dir.glob("jdai.jave.fashion.*"))
+             for line in f.read_text(encoding="utf-8").splitlines() if line.count("\t") == 3]
+    encoder_dir = _wordpiece_encoder(texts, tmp_path / "bert")
+    tokenizer = load_text_encoder(encoder_dir).tokenizer
+    ids, mask_at = masked_token_ids(tokenizer, "优雅的绒面材质", 3, 5, 20)      # the real line's 绒面 span
+    assert tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "优", "雅", "的", "[MASK]", "材", "质", "[SEP]"]
+    assert mask_at == 4
+
+    home = MavpHome(home=str(tmp_path / "home"), profile="paper", mepave_dir=str(mepave_sample_dir),
+                    mepave_images_dir=str(tmp_path / "no-images"))
+    predictor = {**TINY_PREDICTOR, "encoder": str(encoder_dir), "text_warmup_epochs": 0}
+    result = dg.materialize(
+        [mepave_records, mepave_image_records, *[a for a in saliency_assets if a.key.path[-1] != "region_backbone"]],
+        selection=["mepave_records", "mepave_image_records", "region_features", "text_value_predictor",
+                   "multimodal_value_predictor", "slot_partition"],
+        resources={"mavp_home": home},
+        run_config={"ops": {
+            "region_features": {"config": {"kind": "precomputed",
+                                           "precomputed_dir": str(mepave_sample_dir / "embedded")}},
+            "text_value_predictor": {"config": predictor},
+            "multimodal_value_predictor": {"config": predictor},
+        }})
+    assert result.success
+    features = result.asset_materializations_for_node("region_features")[0].metadata
+    assert features["feature_dim"].value == 2048 and features["regions_per_image"].value == 1
+    runs = json.loads((tmp_path / "home" / "saliency" / "multimodal_value_predictor.json").read_text())["runs"]
+    assert all(r["train_instances"] > 0 and r["validation_instances"] > 0 for r in runs)
+    decided = pd.read_parquet(tmp_path / "home" / "saliency" / "slot_saliency.parquet")
+    assert len(decided) == 25 and decided["support"].sum() == runs[0]["validation_instances"]
