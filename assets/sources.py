@@ -20,8 +20,11 @@ TAGS = {"mavp/stage": "sources"}
 
 
 class SampleConfig(dg.Config):
+    """``scale`` sizes every source; ``mepave_scale`` multiplies the MEPAVE part alone."""
+
     seed: int = 0
     scale: float = 1.0
+    mepave_scale: float = 1.0
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "opencv"}, owners=OWNERS, tags=TAGS,
@@ -35,11 +38,14 @@ def sample_sources(context: dg.AssetExecutionContext, config: SampleConfig,
     manifest = None
     if layout.manifest.is_file():
         manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))
-        if (manifest.get("seed"), manifest.get("scale")) != (config.seed, config.scale):
+        wanted = (config.seed, config.scale, config.mepave_scale)
+        if (manifest.get("seed"), manifest.get("scale"), manifest.get("mepave_scale", 1.0)) != wanted:
             manifest = None
     if manifest is None:
-        context.log.info(f"generating the sample (seed {config.seed}, scale {config.scale})")
-        manifest = generate_sample(layout.root, seed=config.seed, scale=config.scale)
+        context.log.info(f"generating the sample (seed {config.seed}, scale {config.scale}, "
+                         f"MEPAVE x{config.mepave_scale})")
+        manifest = generate_sample(layout.root, seed=config.seed, scale=config.scale,
+                                   mepave_scale=config.mepave_scale)
     else:
         context.log.info("sample already present with this seed and scale; reusing it")
     counts = pd.DataFrame([{"part": k, "count": v if isinstance(v, int) else json.dumps(v, ensure_ascii=False)}
@@ -48,6 +54,7 @@ def sample_sources(context: dg.AssetExecutionContext, config: SampleConfig,
         "path": home_path(mavp_home.layout, layout.root),
         "seed": config.seed,
         "scale": config.scale,
+        "mepave_scale": config.mepave_scale,
         "counts": table(counts.astype({"count": str})),
         "injected_bad_records": dg.MetadataValue.json(manifest.get("injected", {})),
     })

@@ -1,6 +1,6 @@
 """``mavp``: check data before a long run, or write the synthetic sources.
 
-    mavp sample --out DIR [--seed N] [--scale X]
+    mavp sample --out DIR [--seed N] [--scale X] [--mepave-scale Y]
     mavp check-source KIND PATH [--json] [--dump OUT.parquet]
 """
 
@@ -51,7 +51,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from pipeline.synth import generate_sample
 
     start = time.perf_counter()
-    manifest = generate_sample(Path(args.out), seed=args.seed, scale=args.scale)
+    manifest = generate_sample(Path(args.out), seed=args.seed, scale=args.scale, mepave_scale=args.mepave_scale)
     seconds = time.perf_counter() - start
     print(json.dumps({"out": str(args.out), "seconds": round(seconds, 2), "counts": manifest["counts"]},
                      ensure_ascii=False, indent=2, default=str))
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="output directory")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--scale", type=float, default=1.0, help="size knob (1.0 = default sample)")
+    sample.add_argument("--mepave-scale", type=float, default=1.0, help="multiplies the MEPAVE part alone")
     sample.set_defaults(func=cmd_sample)
     check = sub.add_parser("check-source", help="read a source; print valid and rejected counts")
     check.add_argument("kind", choices=SOURCE_KINDS)

@@ -60,6 +60,26 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
         assert a[rel] != c[rel], rel
 
 
+def test_mepave_scale_grows_mepave_alone(tmp_path):
+    """The MEPAVE knob: 1.0 changes no source file; 3.0 sizes the MEPAVE world as scale 3x would
+    (below the per-category floors that is less than 3x), with the same vision sources and the
+    same bad records."""
+    generate_sample(tmp_path / "a", seed=1, scale=0.05)
+    generate_sample(tmp_path / "one", seed=1, scale=0.05, mepave_scale=1.0)
+    generate_sample(tmp_path / "three", seed=1, scale=0.05, mepave_scale=3.0)
+    a, one, three = (_hashes(tmp_path / n) for n in ("a", "one", "three"))
+    assert {k: v for k, v in a.items() if k != "sample.json"} == {k: v for k, v in one.items() if k != "sample.json"}
+    vision = [k for k in a if k.split("/")[0] in ("fashionai", "utzap50k", "ifashion", "crawl")]
+    assert vision and all(a[k] == three[k] for k in vision)
+    counts = [json.loads((tmp_path / n / "sample.json").read_text())["counts"]["mepave"] for n in ("a", "three")]
+    for count, world_scale in zip(counts, (0.05, 0.15)):       # the MEPAVE world sized at scale x mepave_scale
+        sizes = category_sizes(world_scale).values()
+        assert count["products"] == sum(p for p, _ in sizes) and count["sentences"] == sum(n for _, n in sizes)
+    assert counts[1]["products"] > counts[0]["products"] and counts[1]["sentences"] > counts[0]["sentences"]
+    injected = [json.loads((tmp_path / n / "sample.json").read_text())["injected"]["mepave"] for n in ("a", "three")]
+    assert {k: len(v) for k, v in injected[0].items()} == {k: len(v) for k, v in injected[1].items()}
+
+
 def test_manifest_is_returned_and_written_last(sample):
     layout, manifest = sample
     assert layout.exists()

@@ -56,17 +56,21 @@ def _write_json(path: Path, obj) -> None:
 
 
 def generate_sample(out_dir: str | os.PathLike, seed: int = 0, scale: float = 1.0, *,
-                    label_noise: float = DEFAULT_LABEL_NOISE, image_size: int = DEFAULT_IMAGE_SIZE,
-                    workers: int | None = None, schema: Schema | None = None) -> dict:
+                    mepave_scale: float = 1.0, label_noise: float = DEFAULT_LABEL_NOISE,
+                    image_size: int = DEFAULT_IMAGE_SIZE, workers: int | None = None,
+                    schema: Schema | None = None) -> dict:
     """Write a synthetic sample of every source under ``out_dir`` and return its manifest.
 
     ``scale`` sizes everything (1.0: about 445 MEPAVE products / 1,200 sentences, 2,000
     FashionAI, 1,200 UT-ZAP50K, 1,500 iFashion and 600 crawled images; 66: the paper's 79k
     MEPAVE instances). Same ``seed``, ``scale``, ``label_noise`` and ``image_size`` give
     byte-identical files whatever ``workers`` is (None: one process for small samples).
+    ``mepave_scale`` multiplies the MEPAVE part alone (products and sentences; the vision
+    sources and the bad records keep ``scale``): sentences and small product images are cheap,
+    and the saliency stage needs validation support per slot. 1.0 leaves every file as it was.
     """
-    if scale <= 0:
-        raise ValueError("scale must be positive")
+    if scale <= 0 or mepave_scale <= 0:
+        raise ValueError("scale and mepave_scale must be positive")
     if not 0 <= label_noise < 1:
         raise ValueError("label_noise must be in [0, 1)")
     schema = schema or default_schema()
@@ -76,7 +80,7 @@ def generate_sample(out_dir: str | os.PathLike, seed: int = 0, scale: float = 1.
     try:
         layout = SampleLayout(tmp)
         n_bad = bad_records_per_kind(scale)
-        world = build_world(seed, scale, schema)
+        world = build_world(seed, scale * mepave_scale, schema)
         jobs, counts, injected, noisy = [], {}, {}, {}
         j, counts["mepave"], injected["mepave"] = write_mepave(
             world, schema, layout, stream(seed, _STREAMS["mepave"]), n_bad)
@@ -95,7 +99,8 @@ def generate_sample(out_dir: str | os.PathLike, seed: int = 0, scale: float = 1.
         final = SampleLayout(out)
         manifest = {
             "generator": "pipeline.synth", "version": GENERATOR_VERSION,
-            "seed": seed, "scale": scale, "label_noise": label_noise, "image_size": image_size,
+            "seed": seed, "scale": scale, "mepave_scale": mepave_scale, "label_noise": label_noise,
+            "image_size": image_size,
             "paths": final.relative_paths(),
             "counts": {**counts, "images_total": len(jobs)},
             "injected": injected,
