@@ -52,7 +52,7 @@ def _classifier_asset(source: str) -> dg.AssetsDefinition:
         rejects = pd.read_parquet(record["rejects_path"])
         write_parquet(rejects, layout.rejects(f"{source}_classifier"))
         return dg.MaterializeResult(metadata={
-            TABLE_NAMES[source]: table(_short_strategies(task_rows(record))),
+            TABLE_NAMES[source]: table(task_rows(record)),
             "above_chance": table(_chance_rows(tasks_above_chance(record)), CHANCE_COLUMNS),
             "models": table(_model_rows(record)),
             "image_rejects": int(len(rejects)),
@@ -69,12 +69,6 @@ def _model_rows(record: dict) -> pd.DataFrame:
     return pd.DataFrame([{"model": m["name"], "epochs": m["epochs"], "seconds": round(m["seconds"], 1),
                           "train img/s": round(m["train_images_per_second"], 1),
                           "infer img/s": round(m["inference_images_per_second"], 1)} for m in record["models"]])
-
-
-def _short_strategies(rows: pd.DataFrame) -> pd.DataFrame:
-    """Tables I-IV with the strategy rows' names shortened for a page column."""
-    return rows.rename(columns=lambda c: c.removeprefix("Result (").removesuffix(")") + " %"
-                       if c.startswith("Result (") else c)
 
 
 CHANCE_COLUMNS = {"n": "test images of the task", "test %": "the task's best test accuracy",

@@ -96,7 +96,7 @@ def _optional_parquet(path: Path) -> pd.DataFrame | None:
 
 def _build_inputs(mavp_home: MavpHome) -> BuildInputs:
     layout = mavp_home.layout
-    truth_file = layout.sample_dir / "truth.parquet"
+    truth_file = layout.sample.truth
     return BuildInputs(
         records=pd.read_parquet(layout.table("mepave_records")),
         images=pd.read_parquet(layout.table("mepave_image_records"), columns=["cid", "image_path"]),

@@ -4,7 +4,6 @@ inline, paths relative to the home, and code versions that follow the code."""
 from __future__ import annotations
 
 import hashlib
-import math
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +14,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.home import HomeLayout
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, file_sha256
+from pipeline.mavp.build import json_safe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Who answers for the assets (shown on every asset page).
@@ -24,11 +24,8 @@ _TYPES = {"i": "int", "u": "int", "f": "float", "b": "bool"}
 
 
 def _cell(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    return value if isinstance(value, (str, int, float, bool)) else str(value)
+    value = json_safe(value)
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def table(frame: pd.DataFrame, descriptions: Mapping[str, str] | None = None,
@@ -70,8 +67,7 @@ def publish_figure(layout: HomeLayout, png: Path) -> str:
     when it is short, so figures go by URL, not embedded: the PNG is copied, named by its content
     hash, into the compute-log folder, which the webserver serves at ``/logs/<path>/<extension>``.
     Each materialization keeps showing its own figure."""
-    digest = hashlib.sha256(png.read_bytes()).hexdigest()[:12]
-    target = layout.dagster_logs / "figures" / f"{png.stem}-{digest}.png"
+    target = layout.dagster_logs / "figures" / f"{png.stem}-{file_sha256(png)[:12]}.png"
     if not target.is_file():
         with atomic_path(target) as tmp:
             shutil.copyfile(png, tmp)

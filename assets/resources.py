@@ -7,7 +7,6 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.home import DEFAULT_HOME, HOME_ENV, HomeLayout
-from pipeline.synth import SampleLayout
 
 PROFILES = ("sample", "paper")
 
@@ -33,16 +32,12 @@ class MavpHome(dg.ConfigurableResource):
         """Every path under the home: read and write through this, never by hand."""
         return HomeLayout(self.home)
 
-    @property
-    def root(self) -> Path:
-        return self.layout.root
-
     def source_dir(self, kind: str) -> Path:
         """The directory a reader takes for ``kind`` under the active profile."""
         if self.profile not in PROFILES:
             raise dg.Failure(f"unknown profile {self.profile!r}; expected one of {PROFILES}")
         if self.profile == "sample":
-            layout = SampleLayout(self.layout.sample_dir)
+            layout = self.layout.sample
             return {
                 "mepave": layout.mepave_dir,
                 "mepave_images": layout.mepave_images,

@@ -13,7 +13,7 @@ from pipeline.records import ReadResult
 from pipeline.reporting import counts_markdown
 from pipeline.sources.mepave import read_product_images
 from pipeline.sources.registry import read_source
-from pipeline.synth import SampleLayout, generate_sample
+from pipeline.synth import generate_sample
 
 GROUP = "sources"
 TAGS = {"mavp/stage": "sources"}
@@ -34,7 +34,7 @@ def sample_sources(context: dg.AssetExecutionContext, config: SampleConfig,
                    mavp_home: MavpHome) -> dg.MaterializeResult:
     if mavp_home.profile != "sample":
         return dg.MaterializeResult(metadata={"skipped": f"profile {mavp_home.profile} reads real sources"})
-    layout = SampleLayout(mavp_home.layout.sample_dir)
+    layout = mavp_home.layout.sample
     manifest = None
     if layout.manifest.is_file():
         manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.synth.layout import SampleLayout
+
 HOME_ENV = "MAVP_HOME"
 DEFAULT_HOME = ".mavp"
 
@@ -37,8 +39,9 @@ class HomeLayout:
 
     # -- sources --
     @property
-    def sample_dir(self) -> Path:
-        return self.root / "sources" / "sample"
+    def sample(self) -> SampleLayout:
+        """The synthetic sources of the sample profile (their own map)."""
+        return SampleLayout(self.root / "sources" / "sample")
 
     def table(self, name: str) -> Path:
         """A parsed source table (``mepave_records``, ``mepave_image_records``, ...)."""

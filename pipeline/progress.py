@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import time
+from contextlib import nullcontext
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from tqdm import tqdm
@@ -120,10 +121,8 @@ class Progress:
     def _emit(self, now: float, final: bool) -> None:
         if not self.log.isEnabledFor(logging.INFO):
             return
-        if self.bar is None:
-            self.log.info("%s", self.line(now, final))
-            return
-        with tqdm.external_write_mode():          # a console handler's line goes above the bar, not through it
+        # with a bar, a console handler's line goes above the bar, not through it
+        with tqdm.external_write_mode() if self.bar is not None else nullcontext():
             self.log.info("%s", self.line(now, final))
 
     def close(self) -> None:

@@ -56,9 +56,11 @@ def source_markdown(record: dict) -> str:
 
 def task_rows(record: dict) -> pd.DataFrame:
     """Tables I-IV turned to one row per task (narrow enough for a page): #imgs, #multi-label
-    imgs, then the test accuracy (%) of each strategy that trained the task."""
+    imgs, then the test accuracy (``<strategy> %``) of each strategy that trained the task."""
     wide = source_table(record).set_index(record["source"])
-    return wide.T.rename_axis("task").reset_index()
+    rows = wide.T.rename_axis("task").reset_index()
+    return rows.rename(columns=lambda c: f"{c.removeprefix('Result (').removesuffix(')')} %"
+                       if c.startswith("Result (") else c)
 
 
 def wilson_lower(accuracy: float, n: int, z: float = 1.96) -> float:

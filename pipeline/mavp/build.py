@@ -3,7 +3,7 @@ splits, reports, and the :class:`DatasetBuild` that :func:`pipeline.mavp.publish
 
 from __future__ import annotations
 
-import tempfile
+import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -80,11 +80,10 @@ def published_classifiers(classifiers: pd.DataFrame, home: Path | None) -> pd.Da
 
 
 def _png(draw) -> bytes:
-    """The bytes of the PNG ``draw(path)`` writes: charts are part of what keys a build."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "chart.png"
-        draw(path)
-        return path.read_bytes()
+    """The bytes of the PNG ``draw(file)`` saves: charts are part of what keys a build."""
+    buffer = io.BytesIO()
+    draw(buffer)
+    return buffer.getvalue()
 
 
 def _md(title: str, frame: pd.DataFrame | None) -> str:

@@ -43,7 +43,7 @@ def test_task_rows_turn_the_paper_table_to_one_row_per_task():
     rec["config"] = {"split_seed": 0}
     rows = task_rows(rec).set_index("task")
     assert list(rows.index) == ["sleeve", "pant"]
-    assert rows.loc["pant", "Result (multi-task)"] == "80.00" and rows.loc["pant", "#imgs"] == 100
+    assert rows.loc["pant", "multi-task %"] == "80.00" and rows.loc["pant", "#imgs"] == 100
 
 
 def test_majority_baseline_answers_the_training_majority_on_test():
