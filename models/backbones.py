@@ -86,7 +86,11 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
 
 def normalize_pixels(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 NHWC RGB tensor -> ImageNet-normalised float NCHW."""
-    x = pixels.permute(0, 3, 1, 2).float() / 255.0
+    return standardize(pixels.permute(0, 3, 1, 2).float() / 255.0)
+
+
+def standardize(x: torch.Tensor) -> torch.Tensor:
+    """Float NCHW in [0, 1] -> ImageNet-normalised."""
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

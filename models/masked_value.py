@@ -47,6 +47,16 @@ class RegionFusion(nn.Module):
         super().__init__()
         self.w_text = nn.Linear(text_dim, fusion_dim, bias=False)      # W_w, d_t x d
         self.w_region = nn.Linear(region_dim, fusion_dim, bias=False)  # W_U, d_U x d
+        # Eq. (3) gates the text by the image. On standardised (zero-mean) region features a
+        # bias-free U'W_U is centred at 0, so at the start every text feature is multiplied by
+        # noise of random sign: P^M has to learn the text evidence P^T gets for free, through
+        # that noise, and loses part of it. The offset (1 at init, learned) makes the gate start
+        # as the identity: h^M = h W_w for an image with average features, plus what the image adds.
+        self.gate_offset = nn.Parameter(torch.ones(fusion_dim))
+        # The attention starts as the mean over regions and sharpens as it learns where to look
+        # (1/sqrt(d) times a learned factor that starts at 0): a few hundred instances of a slot
+        # otherwise fix it early on regions picked by chance (a backdrop instead of the toe).
+        self.sharpness = nn.Parameter(torch.zeros(()))
         self.scale = 1.0 / math.sqrt(fusion_dim)
 
     def forward(self, h: torch.Tensor, regions: torch.Tensor,
@@ -54,12 +64,12 @@ class RegionFusion(nn.Module):
         """``h`` (B, d_t), ``regions`` (B, l, d_U), ``region_mask`` (B, l) true where a region
         exists. Returns ``h^M`` (B, d) and ``alpha`` (B, l)."""
         h_proj = self.w_text(h)                                        # (B, d)
-        scores = torch.einsum("bld,bd->bl", self.w_region(regions), h_proj) * self.scale
+        scores = torch.einsum("bld,bd->bl", self.w_region(regions), h_proj) * (self.scale * self.sharpness)
         if region_mask is not None:
             scores = scores.masked_fill(~region_mask, torch.finfo(scores.dtype).min)
         alpha = torch.softmax(scores, dim=-1)                          # (1)
         pooled = torch.einsum("bl,bld->bd", alpha, regions)            # (2) U', (B, d_U)
-        fused = h_proj * self.w_region(pooled)                         # (3)
+        fused = h_proj * (self.w_region(pooled) + self.gate_offset)    # (3)
         return fused, alpha
 
 

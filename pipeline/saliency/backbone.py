@@ -22,8 +22,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from models.backbones import build_backbone, normalize_pixels
+from models.backbones import build_backbone, standardize
 from models.training import Batches, TrainConfig, fit, seed_everything
+from pipeline.augment import AugmentConfig, augment, plain_backdrop
 from pipeline.io import atomic_path, content_key, file_sha256
 from pipeline.pixels import decode_images
 from pipeline.progress import training_progress
@@ -129,19 +130,21 @@ def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: Backb
     model = SlotClassifier(build_backbone(config.backbone), len(vocab), config.image_size,
                            pooling=config.pooling)
 
+    backdrop = torch.from_numpy(plain_backdrop(pixels))
+    generator = torch.Generator().manual_seed(config.seed)
+
     def batch(idx: np.ndarray) -> dict[str, torch.Tensor]:
         idx_t = torch.as_tensor(idx)
-        return {"x": normalize_pixels(pixels_t[image_row[idx_t]]), "y": targets[idx_t], "allowed": allowed_by_slot[slot_ids[idx_t]]}
+        rows = image_row[idx_t]
+        return {"x": pixels_t[rows].permute(0, 3, 1, 2).float() / 255.0, "backdrop": backdrop[rows],
+                "y": targets[idx_t], "allowed": allowed_by_slot[slot_ids[idx_t]]}
 
     def epoch_batches(epoch: int) -> Batches:
         return Batches(np.random.default_rng([config.seed, epoch]).permutation(train), config.batch_size, batch)
 
     def loss_fn(m: nn.Module, b: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = b["x"]
-        if m.training:                                  # mirror images half of the time
-            flip = torch.rand(len(x)) < 0.5
-            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-        return nn.functional.cross_entropy(_masked_logits(m(x), b["allowed"]), b["y"])
+        x = augment(b["x"], b["backdrop"], AugmentConfig(), generator) if m.training and config.augment else b["x"]
+        return nn.functional.cross_entropy(_masked_logits(m(standardize(x)), b["allowed"]), b["y"])
 
     result = fit(model, epoch_batches, loss_fn,
                  TrainConfig(epochs=config.epochs, lr=config.lr, weight_decay=1e-4, seed=config.seed),
@@ -150,7 +153,7 @@ def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: Backb
     if n_hold:
         with torch.no_grad():
             b = batch(hold)
-            pred = _masked_logits(model(b["x"]), b["allowed"]).argmax(-1)
+            pred = _masked_logits(model(standardize(b["x"])), b["allowed"]).argmax(-1)
         correct = (pred == b["y"]).numpy()
         held = examples.iloc[hold]
         per_slot = {s: round(float(correct[(held["slot"] == s).to_numpy()].mean()), 4)

@@ -46,6 +46,7 @@ class BackbonePretrainConfig:
     holdout: float = 0.1
     pooling: str = "mean"               # head over the grid: "mean" or "flatten" (keeps layout)
     seed: int = 0
+    augment: bool = True                # backdrop, mirror, scale, shift, rotation (pipeline.augment)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class PredictorConfig:
     dropout: float = 0.1
     token_dropout: float = 0.1          # context tokens replaced by [UNK] while training
     region_dropout: float = 0.0         # region feature entries dropped while training
+    image_dropout: float = 0.0          # training instances of P^M shown the average (zero) image
     text_warmup_epochs: int = 8         # first epochs of P^M see a constant region (text evidence first)
     epochs: int = 32
     batch_size: int = 128

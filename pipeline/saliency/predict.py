@@ -18,8 +18,7 @@ import torch
 from torch import nn
 
 from models.masked_value import MultimodalMaskedValuePredictor, TextMaskedValuePredictor
-from models.text import (SmallBertConfig, TextEncoder, build_char_encoder, collate_masked, load_text_encoder,
-                         masked_token_ids)
+from models.text import SmallBertConfig, TextEncoder, build_char_encoder, load_text_encoder, masked_token_ids
 from models.training import Batches, TrainConfig, fit, seed_everything
 from pipeline.progress import training_progress
 from pipeline.saliency.config import PredictorConfig
@@ -31,23 +30,29 @@ TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
 
 @dataclass
 class EncodedInstances:
-    """Token ids and region rows of instances, ready to batch."""
+    """Token ids (padded once, so a batch is a slice) and region rows of instances."""
 
     frame: pd.DataFrame                 # the instances (reset index)
-    tokens: list[list[int]]
+    input_ids: np.ndarray               # (N, T) padded with pad_id
+    lengths: np.ndarray                 # (N,) real tokens per row
     mask_pos: np.ndarray
     region_rows: np.ndarray
     targets: np.ndarray
 
-    def batch(self, idx: np.ndarray, pad_id: int, regions: RegionTable | None,
-              token_dropout: float = 0.0, unk_id: int = 0, rng: np.random.Generator | None = None
-              ) -> dict[str, torch.Tensor]:
-        rows = [(self.tokens[i], int(self.mask_pos[i])) for i in idx]
+    def batch(self, idx: np.ndarray, regions: RegionTable | None, token_dropout: float = 0.0, unk_id: int = 0,
+              rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
+        lengths = self.lengths[idx]
+        width = int(lengths.max()) if len(idx) else 1
+        ids = self.input_ids[idx, :width].copy()
+        positions = np.arange(width)[None, :]
+        attention = positions < lengths[:, None]
         if token_dropout > 0 and rng is not None:
-            rows = [(_drop_tokens(ids, pos, token_dropout, unk_id, rng), pos) for ids, pos in rows]
-        mb = collate_masked(rows, pad_id)
-        out = {"input_ids": mb.input_ids, "attention_mask": mb.attention_mask, "mask_index": mb.mask_index,
-               "y": torch.from_numpy(self.targets[idx])}
+            # context tokens replaced by [UNK] (never [CLS], [SEP] or the [MASK] itself), so that
+            # a unique sentence cannot be memorised whole and the slot's context words must do
+            context = (positions >= 1) & (positions < lengths[:, None] - 1) & (positions != self.mask_pos[idx, None])
+            ids[context & (rng.random(ids.shape) < token_dropout)] = unk_id
+        out = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(attention.astype(np.int64)),
+               "mask_index": torch.from_numpy(self.mask_pos[idx]), "y": torch.from_numpy(self.targets[idx])}
         if regions is not None:
             rows = self.region_rows[idx]
             out["regions"] = torch.from_numpy(regions.features[rows])
@@ -55,22 +60,15 @@ class EncodedInstances:
         return out
 
 
-def _drop_tokens(ids: list[int], mask_pos: int, rate: float, unk_id: int, rng: np.random.Generator) -> list[int]:
-    """Replace context tokens by [UNK] at ``rate`` (never [CLS], [SEP] or the [MASK] itself), so
-    that a unique sentence cannot be memorised whole and the slot's context words must do."""
-    out = list(ids)
-    drop = rng.random(len(out)) < rate
-    for j in range(1, len(out) - 1):
-        if drop[j] and j != mask_pos:
-            out[j] = unk_id
-    return out
-
-
 def encode(instances: pd.DataFrame, encoder: TextEncoder, regions: RegionTable, max_length: int) -> EncodedInstances:
     frame = instances.reset_index(drop=True)
     pairs = [masked_token_ids(encoder.tokenizer, r.text, r.start, r.end, max_length)
              for r in frame.itertuples(index=False)]
-    return EncodedInstances(frame, [p[0] for p in pairs], np.asarray([p[1] for p in pairs], dtype=np.int64),
+    lengths = np.asarray([len(ids) for ids, _ in pairs], dtype=np.int64)
+    input_ids = np.full((len(pairs), max(1, int(lengths.max(initial=1)))), encoder.tokenizer.pad_token_id, np.int64)
+    for i, (ids, _) in enumerate(pairs):
+        input_ids[i, :len(ids)] = ids
+    return EncodedInstances(frame, input_ids, lengths, np.asarray([p[1] for p in pairs], dtype=np.int64),
                             regions.rows(frame["cid"].tolist()), frame["value_id"].to_numpy(np.int64))
 
 
@@ -113,7 +111,6 @@ def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: R
     dev = encode(dev_rows, encoder, regions, config.max_length)
     valid = encode(eval_rows, encoder, regions, config.max_length)
     model = build_predictor(mode, encoder, num_values, regions.dim, config)
-    pad = encoder.tokenizer.pad_token_id
     use_regions = regions if mode == "multimodal" else None
 
     unk = encoder.tokenizer.unk_token_id
@@ -123,10 +120,15 @@ def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: R
         warmup = use_regions is not None and epoch < config.text_warmup_epochs
 
         def make(idx: np.ndarray) -> dict[str, torch.Tensor]:
-            b = train.batch(idx, pad, use_regions, config.token_dropout, unk, rng)
-            if warmup:          # one constant region: the fusion passes text evidence only
-                b["regions"] = torch.ones_like(b["regions"][:, :1])
+            b = train.batch(idx, use_regions, config.token_dropout, unk, rng)
+            if warmup:          # one average (zero) region: the gate is its offset, text evidence only
+                b["regions"] = torch.zeros_like(b["regions"][:, :1])
                 b["region_mask"] = torch.ones_like(b["region_mask"][:, :1])
+            elif use_regions is not None and config.image_dropout > 0:
+                # some instances see the average image: the text pathway must stand alone, and a
+                # product cannot be learned by heart through its one fixed image
+                blank = torch.from_numpy(rng.random(len(idx)) < config.image_dropout)
+                b["regions"] = b["regions"].masked_fill(blank[:, None, None], 0.0)
             return b
         return Batches(rng.permutation(len(train.targets)), config.batch_size, make)
 
@@ -134,7 +136,7 @@ def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: R
         return nn.functional.cross_entropy(_forward(m, b), b["y"])
 
     def dev_accuracy(m: nn.Module) -> float:
-        pred, _ = predict(m, dev, pad, use_regions)
+        pred, _ = predict(m, dev, use_regions)
         return float((pred == dev.targets).mean())
 
     result = fit(model, epoch_batches, loss_fn,
@@ -143,7 +145,7 @@ def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: R
                              patience=config.patience if len(dev.targets) else None),
                  evaluate=dev_accuracy if len(dev.targets) else None,
                  progress=training_progress(f"training the {mode} predictor (seed {seed})"))
-    pred, prob = predict(model, valid, pad, use_regions)
+    pred, prob = predict(model, valid, use_regions)
     out = valid.frame[["cid", "sid", "slot", "value", "value_id", "start", "end"]].copy()
     out.insert(0, "seed", seed)
     out.insert(0, "mode", mode)
@@ -175,14 +177,14 @@ def split_dev(train_rows: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: EncodedInstances, pad_id: int, regions: RegionTable | None,
+def predict(model: nn.Module, data: EncodedInstances, regions: RegionTable | None,
             batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Arg-max value id and its probability for every instance of ``data``."""
     model.eval()
     preds, probs = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
     for i in range(0, len(data.targets), batch_size):
         idx = np.arange(i, min(i + batch_size, len(data.targets)))
-        p = torch.softmax(_forward(model, data.batch(idx, pad_id, regions)), dim=-1)
+        p = torch.softmax(_forward(model, data.batch(idx, regions)), dim=-1)
         conf, arg = p.max(dim=-1)
         preds.append(arg.numpy())
         probs.append(conf.numpy())

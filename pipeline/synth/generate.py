@@ -80,7 +80,7 @@ def generate_sample(out_dir: str | os.PathLike, seed: int = 0, scale: float = 1.
     try:
         layout = SampleLayout(tmp)
         n_bad = bad_records_per_kind(scale)
-        world = build_world(seed, scale * mepave_scale, schema)
+        world = build_world(seed, scale, schema, mepave_scale)
         jobs, counts, injected, noisy = [], {}, {}, {}
         j, counts["mepave"], injected["mepave"] = write_mepave(
             world, schema, layout, stream(seed, _STREAMS["mepave"]), n_bad)

@@ -242,12 +242,21 @@ class Mention:
     second: str | None = None   # second colour (surface) for two-value sentences
 
 
+VISUAL_MENTION_RATE = 0.4
+TEXT_MENTION_RATE = 0.45
+
+
 class SentenceWriter:
-    """Writes a product's sentences; one instance per world (holds schema look-ups)."""
+    """Writes a product's sentences; one instance per world (holds schema look-ups).
+    ``mention_rates``: per slot, the share of products whose text names it (default: the base
+    rate of visual or text slots); ``expected_mentions``: per slot, how many mentions the world
+    expects (where a product has more to say than its sentences hold, the slots expected least
+    are said first)."""
 
     def __init__(self, schema: Schema, visual_slots: Sequence[str], synonym_rate: float = 0.15,
-                 visual_mention_rate: float = 0.4, text_mention_rate: float = 0.45,
-                 two_color_rate: float = 0.12):
+                 visual_mention_rate: float = VISUAL_MENTION_RATE, text_mention_rate: float = TEXT_MENTION_RATE,
+                 two_color_rate: float = 0.12, mention_rates: Mapping[str, float] | None = None,
+                 expected_mentions: Mapping[str, float] | None = None):
         self.schema = schema
         self.visual = frozenset(visual_slots)
         self.zh = {s.key: s.zh for s in schema.slots}
@@ -258,6 +267,8 @@ class SentenceWriter:
         self.visual_mention_rate = visual_mention_rate
         self.text_mention_rate = text_mention_rate
         self.two_color_rate = two_color_rate
+        self.mention_rates = dict(mention_rates or {})
+        self.expected_mentions = dict(expected_mentions or {})
 
     # -- helpers --
     @staticmethod
@@ -307,7 +318,8 @@ class SentenceWriter:
         out: list[Mention] = []
         for slot in slots:
             value = truth[slot]
-            rate = self.visual_mention_rate if slot in self.visual else self.text_mention_rate
+            rate = self.mention_rates.get(
+                slot, self.visual_mention_rate if slot in self.visual else self.text_mention_rate)
             if value is None or rng.random() >= rate:
                 continue
             second = None
@@ -333,7 +345,9 @@ class SentenceWriter:
                                           for m in title_ms)
         title += self._pick(rng, PRODUCT_WORDS[category])
         sentences = [title]
-        # Spread the rest over the other sentences, at most three a sentence.
+        # Spread the rest over the other sentences, at most three a sentence; the slots named
+        # most rarely go first, so what is left unsaid is what many products say anyway.
+        rest = sorted(rest, key=lambda m: self.expected_mentions.get(m.slot, 0.0))
         buckets: list[list[Mention]] = [[] for _ in range(n_sent - 1)]
         for m in rest:
             free = [i for i, b in enumerate(buckets) if len(b) < 3]
@@ -344,6 +358,7 @@ class SentenceWriter:
             if not bucket:
                 sentences.append(self._pick(rng, FILLERS))
                 continue
+            bucket = [bucket[i] for i in rng.permutation(len(bucket))]
             parts = [self.clause(rng, category, m) for m in bucket]
             text = parts[0]
             for p in parts[1:]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.schema import Schema
 from pipeline.synth.draw import DRAWABLE, PALETTE, SHAPE_SLOTS, accent_color, product_spec
-from pipeline.synth.text import TEXT_VALUES, SentenceWriter
+from pipeline.synth.text import TEXT_MENTION_RATE, TEXT_VALUES, VISUAL_MENTION_RATE, SentenceWriter
 
 #: Table V of the paper: category -> (#products, #instances).
 TABLE_V: dict[str, tuple[int, int]] = {
@@ -30,6 +30,14 @@ TABLE_V: dict[str, tuple[int, int]] = {
 }
 PAPER_SCALE = 66.0
 MIN_PRODUCTS = 10
+#: Products per category of the MEPAVE world at scale >= 1 at least (proportionally fewer below,
+#: times the MEPAVE knob). Table V's small categories (Boots: 11 products at scale 1) would
+#: otherwise leave the slots only they have (boot_shaft_height, pant_length, ...) without the
+#: validation support the saliency measurement needs. From scale 37 on, Table V exceeds it.
+CATEGORY_FLOOR = 400
+#: Mentions per slot aimed at, in products of the smallest category: a slot that few
+#: categories have is named more often than the base rates (never less), up to every product.
+EVEN_MENTIONS = 1.25
 MIN_SENTENCES = 2
 CATEGORY_SHAPE = {"Clothes": "top", "Dresses": "dress", "Pants": "pants", "Shoes": "shoe", "Boots": "boot"}
 #: MEPAVE's split names (file suffixes) and shares.
@@ -61,14 +69,32 @@ def stream(seed: int, stream_id: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream_id])
 
 
-def category_sizes(scale: float) -> dict[str, tuple[int, int]]:
-    """Category -> (#products, #sentences) at this scale."""
+def category_sizes(scale: float, mepave_scale: float = 1.0) -> dict[str, tuple[int, int]]:
+    """Category -> (#products, #sentences) at this scale and MEPAVE knob; sentences per product
+    as in Table V."""
+    floor = max(MIN_PRODUCTS, int(round(CATEGORY_FLOOR * min(scale, 1.0) * mepave_scale)))
     out = {}
     for cat, (n_p, n_i) in TABLE_V.items():
-        p = max(MIN_PRODUCTS, int(round(n_p * scale / PAPER_SCALE)))
-        s = max(MIN_SENTENCES * p, int(round(n_i * scale / PAPER_SCALE)))
+        p = max(floor, int(round(n_p * scale * mepave_scale / PAPER_SCALE)))
+        s = max(MIN_SENTENCES * p, int(round(p * n_i / n_p)))
         out[cat] = (p, s)
     return out
+
+
+def mention_rates(schema: Schema, sizes: dict[str, tuple[int, int]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per slot, the share of its products whose text names it, and the mentions that gives.
+
+    The rate is the base rate of the slot's kind, raised for slots that few products have, so
+    that every slot gets about ``EVEN_MENTIONS`` times the smallest category's products in
+    mentions (and so validation support) where it can."""
+    target = EVEN_MENTIONS * min(p for p, _ in sizes.values())
+    rates, expected = {}, {}
+    for slot in schema.slot_keys:
+        having = sum(sizes[c.name][0] for c in schema.categories if slot in c.slots)
+        base = VISUAL_MENTION_RATE if slot in DRAWABLE else TEXT_MENTION_RATE
+        rates[slot] = min(1.0, max(base, target / having)) if having else base
+        expected[slot] = rates[slot] * having
+    return rates, expected
 
 
 def _splits(rng: np.random.Generator, n: int) -> list[str]:
@@ -85,7 +111,7 @@ def _cids(rng: np.random.Generator, n: int) -> list[str]:
     return [f"c_{x}" for x in nums]
 
 
-def build_world(seed: int, scale: float, schema: Schema) -> World:
+def build_world(seed: int, scale: float, schema: Schema, mepave_scale: float = 1.0) -> World:
     for cat in schema.categories:
         missing = set(cat.image_slots) - set(SHAPE_SLOTS[CATEGORY_SHAPE[cat.name]])
         if missing:
@@ -94,8 +120,9 @@ def build_world(seed: int, scale: float, schema: Schema) -> World:
     r_vis = stream(seed, STREAM_VISUAL)
     r_text = stream(seed, STREAM_TEXT_VALUES)
     r_sent = stream(seed, STREAM_SENTENCES)
-    writer = SentenceWriter(schema, visual_slots=tuple(DRAWABLE))
-    sizes = category_sizes(scale)
+    sizes = category_sizes(scale, mepave_scale)
+    rates, expected = mention_rates(schema, sizes)
+    writer = SentenceWriter(schema, visual_slots=tuple(DRAWABLE), mention_rates=rates, expected_mentions=expected)
     n_other = max(2, int(round(2 * scale)))
     cids = _cids(r_struct, sum(p for p, _ in sizes.values()) + n_other)
     keys = schema.slot_keys

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from pipeline.saliency.predict import PredictorConfig, _drop_tokens, split_dev, train_and_validate
+from pipeline.saliency.predict import EncodedInstances, PredictorConfig, split_dev, train_and_validate
 from pipeline.saliency.regions import RegionTable
 
 
@@ -27,10 +27,15 @@ def test_dev_split_holds_out_whole_products():
     assert split_dev(train, 0.0, seed=0)[1].empty
 
 
-def test_token_dropout_spares_special_tokens_and_the_mask():
-    ids = [2, 10, 11, 4, 12, 13, 3]
-    out = _drop_tokens(ids, 3, 1.0, 1, np.random.default_rng(0))
-    assert out == [2, 1, 1, 4, 1, 1, 3]
+def test_token_dropout_spares_special_tokens_the_mask_and_padding():
+    data = EncodedInstances(pd.DataFrame(index=range(2)), np.array([[2, 10, 11, 4, 12, 13, 3], [2, 4, 14, 3, 0, 0, 0]]),
+                            np.array([7, 4]), np.array([3, 1]), np.array([0, 0]), np.array([0, 1]))
+    batch = data.batch(np.array([0, 1]), None, token_dropout=1.0, unk_id=1, rng=np.random.default_rng(0))
+    assert batch["input_ids"].tolist() == [[2, 1, 1, 4, 1, 1, 3], [2, 4, 1, 3, 0, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1] * 7, [1, 1, 1, 1, 0, 0, 0]]
+    assert batch["mask_index"].tolist() == [3, 1]
+    narrow = data.batch(np.array([1]), None)
+    assert narrow["input_ids"].tolist() == [[2, 4, 14, 3]]              # padded to the batch's longest row
 
 
 def test_one_seed_trains_and_predicts_every_validation_instance():
