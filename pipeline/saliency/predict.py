@@ -124,11 +124,7 @@ def train_and_validate(mode: str, seed: int, instances: pd.DataFrame, regions: R
             if warmup:          # one average (zero) region: the gate is its offset, text evidence only
                 b["regions"] = torch.zeros_like(b["regions"][:, :1])
                 b["region_mask"] = torch.ones_like(b["region_mask"][:, :1])
-            elif use_regions is not None and config.image_dropout > 0:
-                # some instances see the average image: the text pathway must stand alone, and a
-                # product cannot be learned by heart through its one fixed image
-                blank = torch.from_numpy(rng.random(len(idx)) < config.image_dropout)
-                b["regions"] = b["regions"].masked_fill(blank[:, None, None], 0.0)
+
             return b
         return Batches(rng.permutation(len(train.targets)), config.batch_size, make)
 

@@ -79,7 +79,7 @@ class RegionTable:
 def build_extractor(config: RegionConfig) -> RegionExtractor:
     weights_id = file_sha256(config.weights)[:16] if config.weights else "random"
     if config.kind == "grid":
-        backbone = build_backbone(config.backbone)
+        backbone = build_backbone(config.backbone, multiscale=config.multiscale)
         if config.weights:
             load_weights(backbone, config.weights)
         return GridRegions(backbone, image_size=config.image_size, batch_size=config.batch_size,

@@ -5,6 +5,7 @@ benchmark. Each step writes under a folder named by a hash of everything it depe
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
@@ -14,8 +15,9 @@ import pandas as pd
 
 from pipeline.io import content_key, write_json, write_parquet
 from pipeline.records import ReadResult
-from pipeline.saliency.backbone import (BackbonePretrainConfig, pretrain_grid_backbone, pretraining_examples,
-                                        select_examples, training_key)
+from pipeline.saliency.backbone import (BackbonePretrainConfig, initial_backbone, pretrain_grid_backbone,
+                                        pretraining_examples, save_backbone, select_examples, training_key,
+                                        weights_digest)
 from pipeline.saliency.instances import ValueVocabulary, masked_instances
 from pipeline.saliency.predict import PredictorConfig, run_predictors
 from pipeline.saliency.regions import RegionTable
@@ -24,15 +26,24 @@ from pipeline.schema import Schema
 
 def pretrained_backbone(vision_tables: Sequence[pd.DataFrame], schema: Schema, config: BackbonePretrainConfig,
                         models_dir: Path) -> tuple[Path, dict]:
-    """The grid backbone's weights for these sources and config, trained only when missing."""
-    examples = select_examples(pretraining_examples(vision_tables, schema), config)
-    key = training_key(examples, config)
+    """The grid backbone's weights for these sources and config, made only when missing: as
+    loaded (``epochs == 0``) or trained on the vision sources' labels first."""
+    t0 = time.perf_counter()
+    if config.epochs == 0:
+        key, examples = content_key(asdict(config), weights_digest(config)), None
+    else:
+        examples = select_examples(pretraining_examples(vision_tables, schema), config)
+        key = training_key(examples, config)
     weights = models_dir / key / "backbone.pt"
     info_path = models_dir / key / "training.json"
     if weights.is_file() and info_path.is_file():
         info = json.loads(info_path.read_text(encoding="utf-8"))
         return weights, {**info, "reused": True, "key": key}
-    info = pretrain_grid_backbone(examples, schema, config, weights)
+    if examples is None:
+        save_backbone(initial_backbone(config), weights)
+        info = {"trained_on_sources": False, "seconds": round(time.perf_counter() - t0, 2)}
+    else:
+        info = {"trained_on_sources": True, **pretrain_grid_backbone(examples, schema, config, weights)}
     info["config"] = asdict(config)
     write_json(info, info_path)
     return weights, {**info, "reused": False, "key": key}

@@ -1,5 +1,7 @@
 """Grid backbone pretraining on the vision sources' labels."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import torch
@@ -30,11 +32,12 @@ def test_single_valued_examples_train_a_loadable_backbone(tmp_path):
     schema = default_schema()
     examples = pretraining_examples([vision_table(tmp_path)], schema)
     assert len(examples) == 24 and set(examples["value"]) == {"红色", "蓝色"}
-    config = BackbonePretrainConfig(image_size=32, epochs=25, batch_size=8, lr=1e-2, holdout=0.25)
+    config = BackbonePretrainConfig(backbone="mavp_cnn", multiscale=False, weights=None, image_size=32, epochs=25,
+                                    batch_size=8, lr=1e-2, holdout=0.25)
     selected = select_examples(examples, config)
     key = training_key(selected, config)
     assert key == training_key(select_examples(examples, config), config)
-    assert key != training_key(selected, BackbonePretrainConfig(image_size=32, epochs=7))
+    assert key != training_key(selected, replace(config, epochs=7))
     info = pretrain_grid_backbone(selected, schema, config, tmp_path / "bb.pt")
     assert info["holdout"] == 6 and info["holdout_accuracy_by_slot"]["color"] == 1.0
     backbone = load_weights(build_backbone(config.backbone), tmp_path / "bb.pt")
