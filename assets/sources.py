@@ -13,7 +13,7 @@ from pipeline.records import ReadResult
 from pipeline.reporting import counts_markdown
 from pipeline.sources.mepave import read_product_images
 from pipeline.sources.registry import read_source
-from pipeline.synth import generate_sample
+from pipeline.synth import GENERATOR_VERSION, generate_sample
 
 GROUP = "sources"
 TAGS = {"mavp/stage": "sources"}
@@ -38,8 +38,10 @@ def sample_sources(context: dg.AssetExecutionContext, config: SampleConfig,
     manifest = None
     if layout.manifest.is_file():
         manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))
-        wanted = (config.seed, config.scale, config.mepave_scale)
-        if (manifest.get("seed"), manifest.get("scale"), manifest.get("mepave_scale", 1.0)) != wanted:
+        # a sample written by another version of the generator is another world: regenerate
+        wanted = (GENERATOR_VERSION, config.seed, config.scale, config.mepave_scale)
+        if (manifest.get("version"), manifest.get("seed"), manifest.get("scale"),
+                manifest.get("mepave_scale", 1.0)) != wanted:
             manifest = None
     if manifest is None:
         context.log.info(f"generating the sample (seed {config.seed}, scale {config.scale}, "
@@ -47,7 +49,7 @@ def sample_sources(context: dg.AssetExecutionContext, config: SampleConfig,
         manifest = generate_sample(layout.root, seed=config.seed, scale=config.scale,
                                    mepave_scale=config.mepave_scale)
     else:
-        context.log.info("sample already present with this seed and scale; reusing it")
+        context.log.info("sample already present with this generator, seed and scale; reusing it")
     counts = pd.DataFrame([{"part": k, "count": v if isinstance(v, int) else json.dumps(v, ensure_ascii=False)}
                            for k, v in manifest["counts"].items()])
     return dg.MaterializeResult(metadata={

@@ -22,10 +22,11 @@ from assets.definitions import all_assets
 from assets.resources import MavpHome
 from assets.saliency import saliency_assets
 from assets.sources import ifashion_images, mepave_image_records, sample_sources, source_assets
-from models.backbones import build_backbone
 from models.regions import FasterRCNNRegions, GridRegions, save_faster_rcnn
 from pipeline.images import load_rgb
 from pipeline.saliency.report import slot_markdown
+from pipeline.saliency.backbone import initial_backbone
+from pipeline.saliency.config import BackbonePretrainConfig
 from pipeline.saliency.regions import RegionConfig, read_precomputed
 
 SALIENCY_KEYS = [a.key for a in saliency_assets]
@@ -80,8 +81,10 @@ def main() -> None:
 
     images_table = pd.read_parquet(home / "sources" / "tables" / "mepave_image_records.parquet").head(16)
     images = [load_rgb(p) for p in images_table["image_path"]]
-    grid = GridRegions(build_backbone("mavp_cnn"), image_size=64)
-    print(f"grid (mavp_cnn, 64 px), per image:          {1000 * _per_image(grid.extract, images, 5):8.2f} ms")
+    default = BackbonePretrainConfig()
+    grid = GridRegions(initial_backbone(default), image_size=default.image_size)
+    print(f"grid ({default.backbone}, every stage, {default.image_size} px), per image: "
+          f"{1000 * _per_image(grid.extract, images, 2):8.2f} ms")
     if not args.skip_rcnn:
         with tempfile.TemporaryDirectory() as tmp:
             weights = save_faster_rcnn(Path(tmp) / "frcnn.pth")

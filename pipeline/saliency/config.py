@@ -72,7 +72,7 @@ class PredictorConfig:
     token_dropout: float = 0.1          # context tokens replaced by [UNK] while training
     region_dropout: float = 0.0         # region feature entries dropped while training
     text_warmup_epochs: int = 2         # first epochs of P^M see the average image (text evidence first)
-    epochs: int = 16
+    epochs: int = 11
     batch_size: int = 128
     lr: float = 4e-3
     warmup_fraction: float = 0.1

@@ -12,7 +12,7 @@ records), :mod:`.imagefiles` (encoding and broken files), :mod:`.generate` (orch
 atomic publishing), :mod:`.bench` (images per second).
 """
 
-from pipeline.synth.generate import generate_sample
+from pipeline.synth.generate import GENERATOR_VERSION, generate_sample
 from pipeline.synth.layout import SampleLayout
 
-__all__ = ["generate_sample", "SampleLayout"]
+__all__ = ["GENERATOR_VERSION", "generate_sample", "SampleLayout"]

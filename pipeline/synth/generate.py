@@ -25,7 +25,7 @@ from pipeline.synth.layout import ENTRIES, SampleLayout
 from pipeline.synth.mepave import write_mepave
 from pipeline.synth.world import World, build_world, stream
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_LABEL_NOISE = 0.05
 DEFAULT_IMAGE_SIZE = 128
 # Random streams of the source writers (the world uses 1-5).
@@ -61,13 +61,13 @@ def generate_sample(out_dir: str | os.PathLike, seed: int = 0, scale: float = 1.
                     schema: Schema | None = None) -> dict:
     """Write a synthetic sample of every source under ``out_dir`` and return its manifest.
 
-    ``scale`` sizes everything (1.0: about 445 MEPAVE products / 1,200 sentences, 2,000
-    FashionAI, 1,200 UT-ZAP50K, 1,500 iFashion and 600 crawled images; 66: the paper's 79k
-    MEPAVE instances). Same ``seed``, ``scale``, ``label_noise`` and ``image_size`` give
-    byte-identical files whatever ``workers`` is (None: one process for small samples).
-    ``mepave_scale`` multiplies the MEPAVE part alone (products and sentences; the vision
-    sources and the bad records keep ``scale``): sentences and small product images are cheap,
-    and the saliency stage needs validation support per slot. 1.0 leaves every file as it was.
+    ``scale`` sizes everything (1.0: 2,000 MEPAVE products / 5,577 sentences, the per-category
+    floor of :mod:`.world`; 2,000 FashionAI, 1,200 UT-ZAP50K, 1,500 iFashion and 600 crawled
+    images; 66: the paper's 79k MEPAVE instances). Same ``seed``, ``scale``, ``label_noise`` and
+    ``image_size`` give byte-identical files whatever ``workers`` is (None: one process for small
+    samples). ``mepave_scale`` multiplies the MEPAVE part alone (products and sentences, floor
+    included; the vision sources and the bad records keep ``scale``): sentences and small product
+    images are cheap, and the saliency stage needs validation support per slot.
     """
     if scale <= 0 or mepave_scale <= 0:
         raise ValueError("scale and mepave_scale must be positive")

@@ -1,9 +1,11 @@
 """The synthetic world: products, their true slot values, splits and sentences.
 
 Sizes follow the paper's Table V: ``scale = 66`` gives its 29,374 products and 79,120
-instances (sentences) per category; ``scale = 1`` gives 1/66 of that (about 445 products and
-1,200 sentences), with at least :data:`MIN_PRODUCTS` products per category so that every split
-holds every category even at tiny scales.
+instances (sentences) per category, and every category keeps Table V's sentences per product.
+Below that, each category has at least :data:`CATEGORY_FLOOR` products (times the MEPAVE knob;
+proportionally fewer below scale 1, never under :data:`MIN_PRODUCTS`): at ``scale = 1`` Table V
+would give Boots 11 products, and the slots only boots have no validation support at all. For
+the same reason slots that few categories have are named more often (:func:`mention_rates`).
 
 Independence that the saliency step relies on: visual values and the image seed of a product
 come from one random stream, text values and sentences from others. So visual values are
@@ -34,7 +36,7 @@ MIN_PRODUCTS = 10
 #: times the MEPAVE knob). Table V's small categories (Boots: 11 products at scale 1) would
 #: otherwise leave the slots only they have (boot_shaft_height, pant_length, ...) without the
 #: validation support the saliency measurement needs. From scale 37 on, Table V exceeds it.
-CATEGORY_FLOOR = 400
+CATEGORY_FLOOR = 600
 #: Mentions per slot aimed at, in products of the smallest category: a slot that few
 #: categories have is named more often than the base rates (never less), up to every product.
 EVEN_MENTIONS = 1.25
