@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
-import torch
 from transformers import AutoTokenizer, BertConfig, BertModel, BertTokenizer, PreTrainedTokenizerBase
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -75,13 +74,6 @@ def load_text_encoder(name_or_path: str | Path) -> TextEncoder:
     return TextEncoder(tokenizer, model)
 
 
-@dataclass
-class MaskedBatch:
-    input_ids: torch.Tensor         # (B, T)
-    attention_mask: torch.Tensor    # (B, T)
-    mask_index: torch.Tensor        # (B,) position of the [MASK] token
-
-
 def masked_token_ids(tokenizer: PreTrainedTokenizerBase, text: str, start: int, end: int,
                      max_length: int) -> tuple[list[int], int]:
     """Token ids of ``[CLS] left [MASK] right [SEP]`` with ``text[start:end]`` as one [MASK].
@@ -98,15 +90,3 @@ def masked_token_ids(tokenizer: PreTrainedTokenizerBase, text: str, start: int, 
         left, right = left[len(left) - keep_left:], right[:keep_right]
     tokens = [tokenizer.cls_token, *left, tokenizer.mask_token, *right, tokenizer.sep_token]
     return tokenizer.convert_tokens_to_ids(tokens), len(left) + 1
-
-
-def collate_masked(rows: Sequence[tuple[list[int], int]], pad_id: int) -> MaskedBatch:
-    """Pad token-id lists to the longest in the batch."""
-    width = max(len(ids) for ids, _ in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (ids, _) in enumerate(rows):
-        input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        attention[i, : len(ids)] = 1
-    mask_index = torch.tensor([pos for _, pos in rows], dtype=torch.long)
-    return MaskedBatch(input_ids, attention, mask_index)

@@ -35,7 +35,7 @@ MIN_PRODUCTS = 10
 #: Products per category of the MEPAVE world at scale >= 1 at least (proportionally fewer below,
 #: times the MEPAVE knob). Table V's small categories (Boots: 11 products at scale 1) would
 #: otherwise leave the slots only they have (boot_shaft_height, pant_length, ...) without the
-#: validation support the saliency measurement needs. From scale 37 on, Table V exceeds it.
+#: validation support the saliency measurement needs. From scale 56 on, Table V exceeds it.
 CATEGORY_FLOOR = 600
 #: Mentions per slot aimed at, in products of the smallest category: a slot that few
 #: categories have is named more often than the base rates (never less), up to every product.
