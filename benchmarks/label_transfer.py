@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from assets.resources import MavpHome
-from models.backbones import to_tensor_batch
+from models.regions import GridRegions
 from pipeline.images import load_rgb
 from pipeline.saliency.backbone import initial_backbone, pretraining_examples
 from pipeline.saliency.config import BackbonePretrainConfig
@@ -38,17 +38,23 @@ VISION = ("fashionai", "utzap50k", "ifashion", "crawl")
 FOLDS = 5
 
 
-@torch.no_grad()
-def pooled_features(paths: list[str], pool: int, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """(N, C * (1 + pool^2)) features of each image and of its mirror image."""
+def pooled_features(paths: list[str], pool: int, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C * (1 + pool^2)) features of each image and of its mirror image: the region
+    extractor's grid cells, averaged whole and over a ``pool`` x ``pool`` grid."""
     config = BackbonePretrainConfig()
-    backbone = initial_backbone(config).eval()
+    grid = GridRegions(initial_backbone(config), image_size=config.image_size)
+
+    def pooled(cells: list[np.ndarray]) -> torch.Tensor:
+        maps = torch.from_numpy(np.stack(cells))                     # (B, h*w, C)
+        side = int(round(maps.shape[1] ** 0.5))
+        fmap = maps.transpose(1, 2).reshape(len(cells), -1, side, side)
+        return torch.cat([fmap.mean((2, 3)), F.adaptive_avg_pool2d(fmap, pool).flatten(1)], 1)
+
     plain, mirrored = [], []
-    for i in range(0, len(paths), batch):
-        x = to_tensor_batch([load_rgb(p) for p in paths[i:i + batch]], config.image_size)
-        for images, out in ((x, plain), (x.flip(-1), mirrored)):
-            fmap = backbone(images)
-            out.append(torch.cat([fmap.mean((2, 3)), F.adaptive_avg_pool2d(fmap, pool).flatten(1)], 1))
+    for i in range(0, len(paths), chunk):
+        images = [load_rgb(p) for p in paths[i:i + chunk]]
+        plain.append(pooled(grid.extract(images)))
+        mirrored.append(pooled(grid.extract([np.ascontiguousarray(im[:, ::-1]) for im in images])))
     return torch.cat(plain).numpy(), torch.cat(mirrored).numpy()
 
 
@@ -89,7 +95,7 @@ def main() -> None:
     truth = truth[truth["cid"].isin(row)]
     instances = masked_instances(pd.read_parquet(layout.table("mepave_records")), schema).valid
     print("slot            majority  source  anchors-oof  both-oof")
-    for slot in [s for s in schema.paper_partition() if schema.paper_partition()[s] == "image"]:
+    for slot in [s for s, decision in schema.paper_partition().items() if decision == "image"]:
         values = list(schema.slot(slot).values)
         rows = truth[truth[slot].notna()]
         at = np.array([row[c] for c in rows["cid"]])

