@@ -9,7 +9,7 @@ import pandas as pd
 from assets.configs import run_config_class, to_settings
 from assets.metadata import OWNERS, code_version, home_path, percent, table
 from assets.resources import MavpHome
-from assets.saliency import CPU_HEAVY, read_partition, slot_partition
+from assets.saliency import CPU_HEAVY, backbone_overrides, read_partition, region_backbone, slot_partition
 from assets.sources import source_assets
 from pipeline.distant.config import (DEFAULT_SLOT_CLASSIFIERS, CrawlTraining, FashionAITraining, IFashionTraining,
                                      UTZap50kTraining)
@@ -17,6 +17,7 @@ from pipeline.distant.report import source_markdown, task_rows, tasks_above_chan
 from pipeline.distant.selection import (READY, choose_slot_classifiers, format_choice, parse_choice,
                                         write_slot_classifiers)
 from pipeline.home import HomeLayout
+from pipeline.saliency.config import RegionConfig
 from pipeline.io import atomic_path, write_json, write_parquet
 from pipeline.schema import default_schema
 
@@ -33,18 +34,23 @@ def _classifier_asset(source: str) -> dg.AssetsDefinition:
     config_class = run_config_class(f"{settings.__name__}Config", settings, settings.__doc__ or "")
     records_asset = next(a for a in source_assets if a.key.path[-1] == f"{source}_records")
 
-    @dg.asset(name=f"{source}_classifier", group_name=GROUP, deps=[records_asset], op_tags=CPU_HEAVY,
+    @dg.asset(name=f"{source}_classifier", group_name=GROUP, deps=[records_asset, region_backbone], op_tags=CPU_HEAVY,
               kinds={"pytorch", "timm"}, owners=OWNERS, tags={**TAGS, "mavp/source": source},
               code_version=code_version("pipeline/distant", "models/attributes.py", "models/backbones.py",
-                                        "models/training.py"),
-              description=f"Swin attribute classifiers on {source} with the paper's strategies; {TABLE_NAMES[source]}.")
+                                        "models/probe.py", "models/augment.py", "models/training.py"),
+              description=f"Attribute classifiers on {source} with the paper's strategies; {TABLE_NAMES[source]}. "
+                          "Sample profile: linear heads over the frozen region backbone (ImageNet EfficientNet-Lite0, "
+                          "192 px) on augmented views; kind finetune: a whole Swin on pixels.")
     def _asset(context: dg.AssetExecutionContext, config: config_class, mavp_home: MavpHome) -> dg.MaterializeResult:
         from pipeline.distant.strategies import train_source   # torch: imported only where it trains
 
         layout = mavp_home.layout
         records = pd.read_parquet(layout.table(f"{source}_records"))
-        record = train_source(source, records, to_settings(config, settings), layout.models("distant"),
-                              layout.cache("pixels"))
+        training = to_settings(config, settings)
+        probe = training.kind == "grid_probe"
+        backbone = RegionConfig(**backbone_overrides(layout)) if probe else None
+        record = train_source(source, records, training, layout.models("distant"),
+                              layout.cache("features" if probe else "pixels"), backbone)
         context.log.info(f"{source}: {'reused' if record['reused'] else 'trained'} {len(record['models'])} model(s)")
         write_json({k: v for k, v in record.items() if k != "reused"}, layout.distant_record(source))
         with atomic_path(layout.distant_table(source)) as tmp:

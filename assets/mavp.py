@@ -21,7 +21,8 @@ from pipeline.distant.selection import read_slot_classifiers
 from pipeline.home import HomeLayout
 from pipeline.io import write_json, write_parquet
 from pipeline.mavp.build import AssemblyConfig, BuildInputs, build_dataset, json_safe
-from pipeline.mavp.labeling import labeling_key
+from pipeline.mavp.labeling import LabelConfig, labeling_key
+from pipeline.mavp.text_values import text_values
 from pipeline.mavp.publish import publish, split_files
 from pipeline.mavp.quality import labels_against_majority
 from pipeline.reporting import counts_markdown
@@ -32,7 +33,13 @@ GROUP = "mavp"
 SOURCE_KINDS = ("mepave", "mepave_images", "fashionai", "utzap50k", "ifashion", "crawl")
 TAGS = {"mavp/stage": "mavp"}
 REPORT_FIGURES = {"table_vi.png": "Table VI: relative and truth accuracy per image slot",
+                  "risk_coverage.png": "risk-coverage of the image labels' reliability",
                   "values.png": "values per slot", "saliency.png": "Fig. 3: saliency per slot"}
+
+
+def report_figures(image_slots) -> dict[str, str]:
+    """Every figure of the quality report: the fixed ones, then a contact sheet per image slot."""
+    return {**REPORT_FIGURES, **{f"contact_{s}.png": f"the 16 least reliable {s} labels" for s in sorted(image_slots)}}
 
 
 def _products(layout: HomeLayout) -> pd.DataFrame:
@@ -41,40 +48,63 @@ def _products(layout: HomeLayout) -> pd.DataFrame:
 
 
 LABEL_COLUMNS = {"cid": "product", "slot": "image slot (English key)", "value": "label mapped to the MAVP value",
-                 "confidence": "classifier probability of the value", "source": "image, or none",
-                 "reason": "why no image label (none)"}
+                 "confidence": "calibrated probability of the value (after adaptation)",
+                 "reliability": "0-1: mean of the probability, the neighbour agreement and, where a sentence "
+                                "names the value, the text's agreement",
+                 "neighbour_agreement": "share of the 10 nearest products (classifier embedding) with this label",
+                 "text_value": "the value the product's sentences name, if any",
+                 "source_value": "the source classifier's value before adaptation",
+                 "source": "image, or none", "reason": "why no image label (none)"}
+
+
+LabelingConfig = run_config_class("LabelingConfig", LabelConfig,
+                                  "folds: K of the text-anchored adaptation, cross-fitted over products (0: the "
+                                  "source classifiers only); neighbours: K of the visual-neighbour agreement.")
+
+
+def _text_values(layout: HomeLayout) -> pd.DataFrame:
+    return text_values(pd.read_parquet(layout.table("mepave_records")), default_schema()).valid
 
 
 @dg.asset(group_name=GROUP, deps=[mepave_records, mepave_image_records, slot_partition, slot_classifiers],
           op_tags=CPU_HEAVY, kinds={"pytorch", "parquet"}, owners=OWNERS, tags=TAGS,
-          code_version=code_version("pipeline/mavp/labeling.py", "pipeline/distant/selection.py", "pipeline/pixels.py"),
-          description="Distant labels: each product image, each image slot of its category, the chosen "
-                      "classifier's value and probability. Reused while images, checkpoints and choices stay.")
-def mepave_image_labels(context: dg.AssetExecutionContext, mavp_home: MavpHome) -> dg.MaterializeResult:
+          code_version=code_version("pipeline/mavp/labeling.py", "pipeline/mavp/adapt.py", "pipeline/mavp/reliability.py",
+                                    "pipeline/distant/selection.py", "pipeline/distant/features.py", "pipeline/pixels.py"),
+          description="Distant labels: each product image, each image slot of its category: the chosen "
+                      "classifier's value, adapted to MEPAVE images on the products whose sentences name it "
+                      "(cross-fitted), its calibrated probability and a reliability score. Reused while "
+                      "images, checkpoints, sentences and choices stay.")
+def mepave_image_labels(context: dg.AssetExecutionContext, config: LabelingConfig,
+                        mavp_home: MavpHome) -> dg.MaterializeResult:
     layout = mavp_home.layout
     products = _products(layout)
     images = pd.read_parquet(layout.table("mepave_image_records"), columns=["cid", "image_path"])
     chosen = read_slot_classifiers(layout.slot_classifiers)
     image_slots = read_partition(mavp_home)["image"]
-    key = labeling_key(products, images, chosen, image_slots)
+    settings, text = to_settings(config, LabelConfig), _text_values(layout)
+    key = labeling_key(products, images, chosen, image_slots, text, settings)
     path, info_path = layout.image_labels, layout.image_labels_info
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
     reused = path.is_file() and info.get("key") == key
     if not reused:
         from pipeline.mavp.labeling import label_images   # torch: imported only where it runs
 
-        result = label_images(products, images, chosen, image_slots, default_schema(), layout.cache("pixels"))
+        result = label_images(products, images, chosen, image_slots, default_schema(), layout.root / "cache",
+                              text, settings)
         write_parquet(result.labels, path)
         info = json_safe({"key": key, "stats": result.stats})
         write_json(info, info_path)
     labels = pd.read_parquet(path)
+    image = labels[labels["source"] == "image"]
     per_slot = labels.groupby(["slot", "source"]).size().unstack(fill_value=0).reset_index()
-    confidence = labels[labels["source"] == "image"].groupby("slot")["confidence"].mean().round(3)
+    means = image.groupby("slot")[["confidence", "reliability"]].mean().round(3).add_prefix("mean_").reset_index()
+    adaptation = pd.DataFrame([{"slot": s, **a} for s, a in info["stats"].get("adaptation", {}).items()])
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(labels),
         "dagster/column_schema": column_schema(path, LABEL_COLUMNS),
         "reused": reused,
-        "by_slot": table(per_slot.merge(confidence.rename("mean_confidence").reset_index(), on="slot", how="left")),
+        "by_slot": table(per_slot.merge(means, on="slot", how="left")),
+        "adaptation (out-of-fold)": table(adaptation),
         "products_without_usable_image": int(labels.loc[labels["reason"] == "no_usable_image", "cid"].nunique()),
         "path": home_path(layout, path),
     })
@@ -152,9 +182,20 @@ def _truth_rows(truth: pd.DataFrame) -> pd.DataFrame:
         columns={"products": "n", "truth_accuracy": "truth %", "majority_baseline": "majority %"})
 
 
-def _ui_report(markdown: str, layout: HomeLayout, reports: Path) -> str:
+RELIABILITY_COLUMNS = {"auroc": "reliability telling right labels from wrong ones (truth)",
+                       "top 50 %": "accuracy of the most reliable half", "top 80 %": "of the most reliable 80 %",
+                       "all %": "of every label", "source only %": "the source classifier before adaptation"}
+
+
+def _reliability_rows(reliability: pd.DataFrame) -> pd.DataFrame:
+    columns = {"accuracy_top_50": "top 50 %", "accuracy_top_80": "top 80 %", "accuracy_top_100": "all %",
+               "source_only_accuracy": "source only %"}
+    return percent(reliability, list(columns)).rename(columns=columns)
+
+
+def _ui_report(markdown: str, layout: HomeLayout, reports: Path, figures: dict[str, str]) -> str:
     """The quality report for the UI: its images point at the figures the webserver serves."""
-    for name in REPORT_FIGURES:
+    for name in figures:
         if (reports / name).is_file():
             markdown = markdown.replace(f"]({name})", f"]({publish_figure(layout, reports / name)})")
     return markdown
@@ -172,8 +213,9 @@ def mavp(context: dg.AssetExecutionContext, config: MavpConfig, mavp_home: MavpH
     folder, written = publish(build, layout.root)
     context.log.info(f"dataset {'written to' if written else 'unchanged at'} {layout.relative(folder)}")
     quality, reports = report["quality"], layout.dataset / "reports"
+    names = report_figures(quality["partition"]["image"])
     figures = {f"figure/{name.removesuffix('.png')}": inline_figure(layout, reports / name, alt)
-               for name, alt in REPORT_FIGURES.items() if (reports / name).is_file()}
+               for name, alt in names.items() if (reports / name).is_file()}
     rejects = pd.DataFrame(quality["rejects"], columns=["table", "source", "reason", "count"])
     return dg.MaterializeResult(metadata={
         "dagster/row_count": sum(report["counts"].values()),
@@ -187,7 +229,10 @@ def mavp(context: dg.AssetExecutionContext, config: MavpConfig, mavp_home: MavpH
         "leakage": dg.MetadataValue.json(quality["split"]["leakage"]),
         "rejects_total": quality["rejects_total"],
         "rejects_by_table": table(rejects.groupby("table", as_index=False)["count"].sum()),
-        "quality_report": dg.MetadataValue.md(_ui_report(report["markdown"], layout, reports)),
+        "reliability": (table(_reliability_rows(report["reliability"]), RELIABILITY_COLUMNS)
+                        if report["reliability"] is not None else dg.MetadataValue.md("_(no truth: real data)_")),
+        "min_reliability": dg.MetadataValue.json(quality["min_reliability"]),
+        "quality_report": dg.MetadataValue.md(_ui_report(report["markdown"], layout, reports, names)),
         "quality_md": home_path(layout, reports / "quality.md"),
         "dataset_dir": home_path(layout, layout.dataset),
         "build": folder.name,

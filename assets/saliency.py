@@ -84,6 +84,12 @@ def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneCon
     return dg.MaterializeResult(metadata=metadata)
 
 
+def backbone_overrides(layout) -> dict:
+    """The grid settings ``region_backbone`` made: its weights file, backbone, scales and size."""
+    trained = json.loads(layout.region_backbone_info.read_text(encoding="utf-8"))
+    return {"weights": trained["weights"], **{k: trained["config"][k] for k in ("backbone", "multiscale", "image_size")}}
+
+
 @dg.asset(group_name=GROUP, deps=[mepave_records, mepave_image_records, region_backbone], op_tags=CPU_HEAVY,
           kinds={"pytorch", "torchvision", "numpy"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/saliency/regions.py", "models/regions.py", "models/backbones.py"),
@@ -96,11 +102,7 @@ def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesCon
     # precomputed features are keyed by cid: every product has a row, with or without an image file
     images = (pd.read_parquet(layout.table("mepave_records"), columns=["cid"]).drop_duplicates()
               if config.kind == "precomputed" else pd.read_parquet(layout.table("mepave_image_records")))
-    overrides = {}
-    if config.kind == "grid" and config.weights is None:
-        trained = json.loads(layout.region_backbone_info.read_text(encoding="utf-8"))
-        overrides = {"weights": trained["weights"],
-                     **{k: trained["config"][k] for k in ("backbone", "multiscale", "image_size")}}
+    overrides = backbone_overrides(layout) if config.kind == "grid" and config.weights is None else {}
     region_config = to_settings(config, RegionConfig, **overrides)
     regions, rejects = extract_region_features(images, region_config, layout.cache("regions"))
     path = regions.save(layout.region_features)

@@ -87,8 +87,12 @@ class AttributeClassifier(nn.Module):
         self.backbone = backbone.create()
         self.heads = nn.ModuleDict({h.name: nn.Linear(self.backbone.num_features, h.num_classes) for h in heads})
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled backbone features the heads read."""
+        return self.backbone(x)
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone(x)
+        features = self.embed(x)
         return {name: head(features) for name, head in self.heads.items()}
 
     def describe(self) -> dict:
@@ -139,14 +143,21 @@ def probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
     return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
 
 
-def save_classifier(model: AttributeClassifier, path: Path | str, extra: Mapping | None = None) -> None:
+def save_classifier(model: nn.Module, path: Path | str, extra: Mapping | None = None) -> None:
     """Weights plus what rebuilds the module, in one file (written atomically)."""
     atomic_save({"describe": model.describe(), "state_dict": model.state_dict(), "extra": dict(extra or {})}, Path(path))
 
 
-def load_classifier(path: Path | str) -> tuple[AttributeClassifier, dict]:
-    """A classifier saved by :func:`save_classifier`, in eval mode, and its ``extra``."""
+def load_classifier(path: Path | str) -> tuple[nn.Module, dict]:
+    """A classifier saved by :func:`save_classifier` (an :class:`AttributeClassifier` or a
+    :class:`models.probe.GridProbe`), in eval mode, and its ``extra``."""
     saved = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if saved["describe"].get("kind") == "grid_probe":
+        from models.probe import probe_from_description
+
+        model = probe_from_description(saved["describe"])
+        model.load_state_dict(saved["state_dict"])
+        return model.eval(), saved["extra"]
     spec = saved["describe"]["backbone"]
     backbone = BackboneSpec(spec["name"], tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in spec["kwargs"]),
                             spec["drop_rate"], spec.get("stem", "patch"))

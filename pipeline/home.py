@@ -104,7 +104,7 @@ class HomeLayout:
         return self.root / "models" / kind
 
     def cache(self, kind: str) -> Path:
-        """``kind``: regions or pixels."""
+        """``kind``: regions, pixels or features (pooled grid features of the classifiers)."""
         return self.root / "cache" / kind
 
     # -- labels --

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from pipeline.io import content_key
 from pipeline.pixels import decode_images
 from pipeline.splits import SPLITS, split_811
 
@@ -46,10 +47,16 @@ class SourceImages:
     source: str
     image_ids: list[str]
     split: np.ndarray            # (N,) of SPLITS
-    pixels: np.ndarray           # (N, S, S, 3) uint8, memory-mapped from the cache
+    inputs: np.ndarray           # what a model reads: (N, S, S, 3) uint8 pixels (memory-mapped) or (N, D) features
     tasks: dict[str, TaskLabels]
     rejects: pd.DataFrame
-    pixels_key: str
+    inputs_key: str
+    train_inputs: np.ndarray | None = None    # training rows' view (augmented features); None: ``inputs``
+    features: dict | None = None              # how features were made (grid_probe): backbone settings, pooling
+
+    @property
+    def training_view(self) -> np.ndarray:
+        return self.inputs if self.train_inputs is None else self.train_inputs
 
     def in_split(self, name: str) -> np.ndarray:
         return self.split == name
@@ -59,6 +66,12 @@ class SourceImages:
                 "by_split": {s: int(self.in_split(s).sum()) for s in SPLITS}}
 
 
+def _images(table: pd.DataFrame, tasks: Sequence[str]) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    source = str(table["source"].iloc[0]) if len(table) else "unknown"
+    rows = table[table["task"].isin(tasks)]
+    return source, rows, rows.drop_duplicates("image_id").sort_values("image_id")
+
+
 def load_source_images(table: pd.DataFrame, tasks: Sequence[str], image_size: int, split_seed: int,
                        cache_dir: Path | str | None, workers: int = 2) -> SourceImages:
     """Images of ``table`` labelled for any of ``tasks``, decoded once at ``image_size``.
@@ -66,12 +79,45 @@ def load_source_images(table: pd.DataFrame, tasks: Sequence[str], image_size: in
     An image that cannot be decoded goes to rejects with its reason; a task absent from the
     table is kept with no classes (its strategy then trains nothing and says so).
     """
-    source = str(table["source"].iloc[0]) if len(table) else "unknown"
-    rows = table[table["task"].isin(tasks)]
-    images = rows.drop_duplicates("image_id").sort_values("image_id")
+    source, rows, images = _images(table, tasks)
     decoded = decode_images(images["image_path"].tolist(), image_size, cache_dir, workers, source=source)
     kept = images.iloc[decoded.kept]
-    image_ids = kept["image_id"].astype(str).tolist()
+    rejects = decoded.rejects
+    if len(rejects):
+        rejects = rejects.assign(record=rejects["location"].map(dict(zip(images["image_path"], images["image_id"]))))
+    return _labelled(source, rows, kept["image_id"].astype(str).tolist(), tasks, split_seed, decoded.pixels,
+                     rejects, decoded.key)
+
+
+def load_source_features(table: pd.DataFrame, tasks: Sequence[str], split_seed: int, plain, augmented,
+                         cache_dir: Path | str, workers: int = 2) -> SourceImages:
+    """As :func:`load_source_images`, with pooled backbone features instead of pixels: the
+    ``plain`` extractor's for every image, and for the training split the ``augmented`` one's
+    (None: plain) (:mod:`pipeline.distant.features`)."""
+    from pipeline.distant.features import image_features
+
+    source, rows, images = _images(table, tasks)
+    ids = images["image_id"].astype(str).tolist()
+    plain_features = image_features(ids, images["image_path"].tolist(), plain, cache_dir, workers)
+    kept = plain_features.ids
+    train_inputs, keys = None, [plain.config()]
+    if augmented is not None:
+        path_of = dict(zip(ids, images["image_path"]))
+        in_train = [i for i, s in zip(kept, split_811(kept, split_seed)) if s == "train"]
+        views = image_features(in_train, [path_of[i] for i in in_train], augmented, cache_dir, workers)
+        train_inputs = plain_features.features.copy()
+        where = {image_id: row for row, image_id in enumerate(kept)}
+        train_inputs[[where[i] for i in views.ids]] = views.features
+        keys.append(augmented.config())
+    rejects = plain_features.rejects.assign(source=source)
+    data = _labelled(source, rows, kept, tasks, split_seed, plain_features.features, rejects,
+                     content_key("features/v1", keys, kept))
+    data.train_inputs = train_inputs
+    return data
+
+
+def _labelled(source: str, rows: pd.DataFrame, image_ids: list[str], tasks: Sequence[str], split_seed: int,
+              inputs: np.ndarray, rejects: pd.DataFrame, inputs_key: str) -> SourceImages:
     index = {image_id: i for i, image_id in enumerate(image_ids)}
     task_labels = {}
     for task in tasks:
@@ -83,8 +129,5 @@ def load_source_images(table: pd.DataFrame, tasks: Sequence[str], image_size: in
             for label in labels:
                 targets[index[image_id], col[label]] = 1.0
         task_labels[task] = TaskLabels(classes, targets, targets.sum(axis=1).astype(np.int64))
-    rejects = decoded.rejects
-    if len(rejects):
-        rejects = rejects.assign(record=rejects["location"].map(dict(zip(images["image_path"], images["image_id"]))))
-    return SourceImages(source, image_ids, split_811(image_ids, split_seed),
-                        decoded.pixels, task_labels, rejects.astype("string"), decoded.key)
+    return SourceImages(source, image_ids, split_811(image_ids, split_seed), inputs, task_labels,
+                        rejects.astype("string"), inputs_key)

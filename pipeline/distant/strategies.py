@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.augment import AugmentConfig
 from pipeline.distant.config import (ClassifierConfig, CrawlTraining, FashionAITraining, IFashionTraining,
                                      UTZap50kTraining)
-from pipeline.distant.data import SourceImages, load_source_images
+from pipeline.distant.data import SourceImages, load_source_features, load_source_images
 from pipeline.distant.train import TrainedClassifier, device_name, train_classifier
 from pipeline.io import content_key, write_json, write_parquet
+from pipeline.saliency.config import RegionConfig
 from pipeline.schema import Schema, default_schema
 
 RESULTS_FILE = "results.json"
@@ -51,7 +53,7 @@ def _train(data: SourceImages, folder: Path, name: str, strategy: str, tasks: li
         return None
     multi_label = None if multi is None else {t: multi for t in tasks}
     return train_classifier(data, name, strategy, tasks, {t: mode for t in tasks}, config, folder / name, multi_label,
-                            label_values(data, default_schema()))
+                            label_values(data, default_schema()), features=data.features)
 
 
 def _plan_fashionai(data: SourceImages, folder: Path, config: FashionAITraining) -> list[TrainedClassifier]:
@@ -126,14 +128,32 @@ def results_table(models: list[TrainedClassifier]) -> pd.DataFrame:
                                        "test_accuracy", "test_value_accuracy", "test_images", "checkpoint"])
 
 
+def source_data(table: pd.DataFrame, config: ClassifierConfig, cache_dir: Path,
+                backbone: RegionConfig | None = None) -> SourceImages:
+    """A source's labelled images as the configured kind of classifier reads them: pixels at
+    ``image_size`` (``finetune``) or pooled features of the frozen ``backbone`` (``grid_probe``)."""
+    if config.kind == "finetune":
+        return load_source_images(table, list(config.tasks), config.image_size, config.split_seed, cache_dir,
+                                  config.decode_workers)
+    if backbone is None:
+        raise ValueError("a grid_probe classifier needs the region backbone's settings")
+    from pipeline.distant.features import feature_extractor
+
+    plain = feature_extractor(backbone, config.pool)
+    augmented = feature_extractor(backbone, config.pool, AugmentConfig(), config.seed) if config.augment else None
+    data = load_source_features(table, list(config.tasks), config.split_seed, plain, augmented, cache_dir,
+                                config.decode_workers)
+    data.features = {"backbone": asdict(backbone), "pool": config.pool}
+    return data
+
+
 def train_source(source: str, table: pd.DataFrame, config: ClassifierConfig, models_dir: Path,
-                 cache_dir: Path) -> dict:
+                 cache_dir: Path, backbone: RegionConfig | None = None) -> dict:
     """Train (or reuse) every model of one source; returns the source's results record."""
-    data = load_source_images(table, list(config.tasks), config.image_size, config.split_seed, cache_dir,
-                              config.decode_workers)
+    data = source_data(table, config, cache_dir, backbone)
     classes = {t: list(lab.classes) for t, lab in data.tasks.items()}
     targets = np.concatenate([lab.targets.ravel() for lab in data.tasks.values()] or [np.zeros(0, np.float32)])
-    key = content_key("distant/v1", source, asdict(config), data.pixels_key, data.image_ids, classes, targets)
+    key = content_key("distant/v2", source, asdict(config), data.inputs_key, data.image_ids, classes, targets)
     folder = models_dir / source / key
     results_path = folder / RESULTS_FILE
     baselines = {"test_majority_baseline": majority_baselines(data)}

@@ -19,6 +19,7 @@ from torch import nn
 from models.attributes import (AttributeClassifier, BackboneSpec, TaskHead, build_attribute_classifier,
                                multitask_loss, probabilities, save_classifier, top1_hits)
 from models.backbones import normalize_pixels
+from models.probe import GridProbe, build_probe
 from models.training import Batches, TrainConfig, fit, resolve_device
 from pipeline.distant.config import ClassifierConfig
 from pipeline.distant.data import SourceImages
@@ -45,6 +46,7 @@ class TrainedClassifier:
     train_images_per_second: float
     inference_images_per_second: float
     history: list[dict] = field(default_factory=list)
+    temperatures: dict[str, float] = field(default_factory=dict)
 
 
 def backbone_spec(config: ClassifierConfig) -> BackboneSpec:
@@ -74,22 +76,41 @@ def augment(x: torch.Tensor, max_shift: int) -> torch.Tensor:
     return padded.permute(0, 2, 3, 1)[index, rows.view(n, h, 1), cols.view(n, 1, w)].permute(0, 3, 1, 2)
 
 
-def predict_probabilities(model: AttributeClassifier, pixels: np.ndarray, rows: np.ndarray | None = None,
-                          batch_size: int = 256, progress: str | None = None) -> dict[str, np.ndarray]:
-    """Class probabilities per task for ``pixels[rows]`` (uint8 NHWC), batched; counted on a
+Classifier = AttributeClassifier | GridProbe
+
+
+def model_input(model: Classifier, batch: np.ndarray) -> torch.Tensor:
+    """What the model reads from a batch of its inputs: pooled features as they are, uint8
+    NHWC pixels ImageNet-normalised."""
+    x = torch.from_numpy(np.asarray(batch))
+    return x.float() if isinstance(model, GridProbe) else normalize_pixels(x)
+
+
+def predict_logits(model: Classifier, inputs: np.ndarray, rows: np.ndarray | None = None, batch_size: int = 256,
+                   progress: str | None = None) -> dict[str, np.ndarray]:
+    """Logits per task for ``inputs[rows]`` (pixels or features), batched; counted on a
     progress meter named ``progress`` when one is given."""
     device = next(model.parameters()).device
-    rows = np.arange(len(pixels)) if rows is None else np.asarray(rows)
-    multi = {h.name: h.multi_label for h in model.task_heads}
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in multi}
+    rows = np.arange(len(inputs)) if rows is None else np.asarray(rows)
+    parts: dict[str, list[np.ndarray]] = {h.name: [] for h in model.task_heads}
     model.eval()
     with torch.no_grad(), Progress(progress, len(rows), "image") as meter:
         for start in range(0, len(rows), batch_size):
-            x = normalize_pixels(torch.from_numpy(np.asarray(pixels[rows[start:start + batch_size]]))).to(device)
+            x = model_input(model, inputs[rows[start:start + batch_size]]).to(device)
             for name, logits in model(x).items():
-                parts[name].append(probabilities(logits.float(), multi[name]).cpu().numpy())
+                parts[name].append(logits.float().cpu().numpy())
             meter.update(len(x))
     return {name: np.concatenate(p) if p else np.zeros((0, 0), np.float32) for name, p in parts.items()}
+
+
+def predict_probabilities(model: Classifier, inputs: np.ndarray, rows: np.ndarray | None = None,
+                          batch_size: int = 256, progress: str | None = None,
+                          temperatures: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Class probabilities per task (logits divided by the task's temperature, 1 when not given)."""
+    multi = {h.name: h.multi_label for h in model.task_heads}
+    logits = predict_logits(model, inputs, rows, batch_size, progress)
+    return {name: probabilities(torch.from_numpy(z) / (temperatures or {}).get(name, 1.0), multi[name]).numpy()
+            for name, z in logits.items()}
 
 
 def value_hits(probs: np.ndarray, targets: np.ndarray, class_values: Sequence[str | None],
@@ -118,14 +139,14 @@ def _mean_or_nan(x: np.ndarray) -> float:
     return round(float(x.mean()), 4) if len(x) else float("nan")
 
 
-def accuracy_by_task(model: AttributeClassifier, data: SourceImages, masks: Mapping[str, np.ndarray], split: str,
+def accuracy_by_task(model: Classifier, data: SourceImages, masks: Mapping[str, np.ndarray], split: str,
                      values: Mapping[str, Sequence[str | None]] | None = None) -> SplitScores:
     """Accuracy per task over the split's images that the task's row mask selects."""
     values = values or {}
     scores = SplitScores({}, {}, {})
     rows_by_task = {t: np.flatnonzero(m & data.in_split(split)) for t, m in masks.items()}
     needed = np.unique(np.concatenate([r for r in rows_by_task.values()] or [np.zeros(0, np.int64)]))
-    probs = predict_probabilities(model, data.pixels, needed) if len(needed) else {}
+    probs = predict_probabilities(model, data.inputs, needed) if len(needed) else {}
     multi = {h.name: h.multi_label for h in model.task_heads}
     where = {row: i for i, row in enumerate(needed)}
     scores.distinct_images = int(len(needed))
@@ -145,10 +166,12 @@ def train_classifier(data: SourceImages, name: str, strategy: str, tasks: Sequen
                      row_modes: Mapping[str, str], config: ClassifierConfig, out_dir: Path,
                      multi_label: Mapping[str, bool] | None = None,
                      values: Mapping[str, Sequence[str | None]] | None = None,
-                     stop_after_epochs: int | None = None) -> TrainedClassifier:
+                     stop_after_epochs: int | None = None, features: Mapping | None = None) -> TrainedClassifier:
     """Train a model with one head per task on the images ``row_modes`` select, save it as
     ``out_dir/model.pt`` (epoch checkpoints in ``out_dir``) and score it on validation and test.
-    A run stopped early (``stop_after_epochs``, or killed) continues from ``out_dir/last.pt``."""
+    A run stopped early (``stop_after_epochs``, or killed) continues from ``out_dir/last.pt``.
+    ``features`` says how a ``grid_probe``'s inputs are made (saved with it, for labelling).
+    Each task's softmax temperature is fitted on the validation split and saved beside the weights."""
     t0 = time.perf_counter()
     multi_label = multi_label or {t: data.tasks[t].multi_label for t in tasks}
     heads = [TaskHead(t, data.tasks[t].classes, bool(multi_label[t])) for t in tasks]
@@ -158,11 +181,13 @@ def train_classifier(data: SourceImages, name: str, strategy: str, tasks: Sequen
     has = {t: torch.from_numpy(masks[t]) for t in tasks}
 
     torch.manual_seed(config.seed)
-    model = build_attribute_classifier(backbone_spec(config), heads, config.weights or None)
+    probe = config.kind == "grid_probe"
+    model = (build_probe(data.training_view[train_rows], heads, config.pool) if probe
+             else build_attribute_classifier(backbone_spec(config), heads, config.weights or None))
 
     def batch(idx: np.ndarray) -> dict[str, torch.Tensor]:
         idx = np.sort(idx)                       # sequential reads from the memory map
-        out = {"x": torch.from_numpy(np.asarray(data.pixels[idx]))}
+        out = {"x": torch.from_numpy(np.asarray(data.training_view[idx]))}
         idx_t = torch.from_numpy(idx)
         for t in tasks:
             out[f"y:{t}"], out[f"has:{t}"] = targets[t][idx_t], has[t][idx_t]
@@ -172,8 +197,9 @@ def train_classifier(data: SourceImages, name: str, strategy: str, tasks: Sequen
         order = np.random.default_rng([config.seed, epoch]).permutation(train_rows)
         return Batches(order, config.batch_size, batch)
 
-    def loss_fn(m: AttributeClassifier, b: dict[str, torch.Tensor]) -> torch.Tensor:
-        return multitask_loss(m(augment(normalize_pixels(b["x"]), config.max_shift)), b, heads)
+    def loss_fn(m: Classifier, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = b["x"].float() if probe else augment(normalize_pixels(b["x"]), config.max_shift)
+        return multitask_loss(m(x), b, heads)
 
     def evaluate(m: AttributeClassifier) -> float:
         scores = accuracy_by_task(m, data, masks, "validation").accuracy
@@ -189,15 +215,39 @@ def train_classifier(data: SourceImages, name: str, strategy: str, tasks: Sequen
     test = accuracy_by_task(model, data, masks, "test", values)
     inference_ips = test.distinct_images / max(1e-9, time.perf_counter() - t_inf)
     model.cpu()
+    temperatures = {t: validation_temperature(model, data, masks[t], t) for t in tasks}
+    inputs = {"features": dict(features or {})} if probe else {"image_size": int(data.inputs.shape[1])}
     save_classifier(model, out_dir / MODEL_FILE, extra={"source": data.source, "strategy": strategy,
-                                                        "image_size": int(data.pixels.shape[1])})
+                                                        "temperatures": temperatures, **inputs})
     return TrainedClassifier(
         name=name, strategy=strategy, tasks=list(tasks), path=str(out_dir / MODEL_FILE), row_modes=dict(row_modes),
         train_images=int(len(train_rows)), validation_accuracy=val.accuracy, test_accuracy=test.accuracy,
         test_value_accuracy=test.value_accuracy, test_images=test.images,
         epochs=result.epochs_run, seconds=round(time.perf_counter() - t0, 2),
         train_images_per_second=round(result.examples_per_second, 1),
-        inference_images_per_second=round(inference_ips, 1), history=result.history)
+        inference_images_per_second=round(inference_ips, 1), history=result.history, temperatures=temperatures)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The softmax temperature that minimises the negative log-likelihood of ``labels``
+    (Guo et al., 2017), searched on a log grid (one parameter: a grid is exact enough)."""
+    if not len(labels):
+        return 1.0
+    z, y = torch.from_numpy(logits).float(), torch.from_numpy(labels).long()
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
+    nll = [float(nn.functional.cross_entropy(z / t, y)) for t in grid]
+    return round(float(grid[int(np.argmin(nll))]), 4)
+
+
+def validation_temperature(model: Classifier, data: SourceImages, mask: np.ndarray, task: str) -> float:
+    """Temperature of one single-label head on its validation images (1 for a multi-label head:
+    its sigmoids are not a softmax)."""
+    head = next(h for h in model.task_heads if h.name == task)
+    rows = np.flatnonzero(mask & data.in_split("validation") & (data.tasks[task].counts == 1))
+    if head.multi_label or not len(rows):
+        return 1.0
+    logits = predict_logits(model, data.inputs, rows)[task]
+    return fit_temperature(logits, data.tasks[task].targets[rows].argmax(axis=1))
 
 
 def device_name() -> str:

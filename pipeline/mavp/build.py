@@ -10,10 +10,11 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from pipeline.mavp.assemble import assemble_rows, assign_splits, contract_columns
+from pipeline.mavp.assemble import apply_min_reliability, assemble_rows, assign_splits, contract_columns
+from pipeline.mavp.contact import contact_sheet, least_reliable
 from pipeline.mavp.publish import DatasetBuild
-from pipeline.mavp.quality import (accuracy_chart, rejects_summary, table_v, table_vi, truth_accuracy,
-                                   value_distribution_chart, value_distributions)
+from pipeline.mavp.quality import (accuracy_chart, rejects_summary, reliability_table, risk_coverage_chart, table_v,
+                                   table_vi, truth_accuracy, value_distribution_chart, value_distributions)
 from pipeline.mavp.text_values import text_values
 from pipeline.records import relative_rejects, relative_to_root
 from pipeline.reporting import markdown_table
@@ -30,6 +31,7 @@ class AssemblyConfig:
     split: str = "grouped"          # grouped (no cid in two splits) or random (the paper's, over instances)
     seed: int = 0
     name: str = "MAVP"
+    min_reliability: float = 0.0    # image labels below it become none (source none); 0 keeps all
 
 
 @dataclass
@@ -98,7 +100,8 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
     for cid, path in zip(inputs.images["cid"], inputs.images["image_path"]):
         image_rel[cid] = f"{cid}{Path(path).suffix.lower() or '.jpg'}"
         used_images[image_rel[cid]] = path
-    rows = assemble_rows(inputs.records, text.valid, inputs.labels, image_rel, inputs.partition, schema)
+    labels, removed = apply_min_reliability(inputs.labels, config.min_reliability)
+    rows = assemble_rows(inputs.records, text.valid, labels, image_rel, inputs.partition, schema)
     split = assign_splits(rows, config.split, config.seed)
     splits = {s: rows[split == s].reset_index(drop=True) for s in SPLITS}
     image_slots = sorted(inputs.partition["image"])
@@ -106,7 +109,8 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
     with_split = rows.assign(split=split)
     v = table_v(rows, inputs.partition, schema)
     vi = table_vi(with_split, text.valid, image_slots, inputs.truth)
-    truth = truth_accuracy(inputs.labels, inputs.truth, image_slots) if inputs.truth is not None else None
+    truth = truth_accuracy(labels, inputs.truth, image_slots) if inputs.truth is not None else None
+    reliability = reliability_table(inputs.labels, inputs.truth, image_slots) if inputs.truth is not None else None
     distributions = value_distributions(rows, schema.slot_keys)
     rejects = {name: relative_rejects(frame, [*inputs.source_roots, *([inputs.home] if inputs.home else [])])
                for name, frame in {**inputs.rejects, "mavp_text_values": text.rejects}.items()}
@@ -118,6 +122,9 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
         "split": {"mode": config.split, "seed": config.seed, "instances": counts, "leakage": leaks},
         "table_v": v.to_dict("records"), "table_vi": vi.to_dict("records"),
         "truth_accuracy": truth.to_dict("records") if truth is not None else None,
+        "reliability": reliability.to_dict("records") if reliability is not None else None,
+        "min_reliability": {"threshold": config.min_reliability, "removed_by_slot": removed,
+                            "removed_total": int(sum(removed.values()))},
         "products_without_usable_image": int(no_image),
         "text_values": text.stats,
         "rejects": rejected.to_dict("records"), "rejects_total": int(rejected["count"].sum()),
@@ -137,12 +144,23 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
         f"Sentences with two values for one slot (first kept, the rest in rejects): "
         f"{text.stats['sentences_with_two_values_for_a_slot']}.", "",
         _md("Table V: statistics per category", v),
-        _md("Table VI: distant labels against the sentence annotation (relative accuracy)", vi),
-        "Relative accuracy compares the image label with the value the sentence annotates, where both exist."
+        _md("Table VI: distant labels against the sentence annotation (relative accuracy, out-of-fold)", vi),
+        "Relative accuracy compares the image label with the value the sentence annotates, where both exist. "
+        "It is out-of-fold: where sentences name a slot's value, the classifier is adapted to MEPAVE images on "
+        "those products, cross-fitted over folds of products, and each product is labelled by the model of "
+        "the folds that do not hold it, so no label was fitted to the sentence it is compared with."
         + (" `truth_accuracy_same_rows` scores the same image labels against the generator's truth, "
            "`annotation_matches_truth` the annotation itself: the two accuracies can only differ where the "
            "annotation disagrees with the truth." if inputs.truth is not None else ""), "",
         _md("Distant labels against the truth (all labelled products)", truth) if truth is not None else "",
+        (_md("Reliability of the image labels against the truth", reliability)
+         + "`auroc`: how well the reliability tells right labels from wrong ones; `accuracy_top_K`: accuracy of "
+           "the K % most reliable labels; `source_only_accuracy`: the source classifier before the adaptation. "
+           "![risk-coverage](risk_coverage.png)\n") if reliability is not None else "",
+        f"Labels removed by `min_reliability` = {config.min_reliability}: {int(sum(removed.values()))} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(removed.items())) or 'none'}).\n",
+        "## Least reliable labels per image slot\n\n" + "\n".join(
+            f"![{slot}](contact_{slot}.png)" for slot in image_slots) + "\n",
         _md("Saliency per slot (Fig. 3)", inputs.saliency),
         _md("Classifier per image slot", inputs.classifiers[CLASSIFIER_COLUMNS]
             if inputs.classifiers is not None else None),
@@ -154,6 +172,12 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
     ])
     charts = {"table_vi.png": _png(lambda p: accuracy_chart(vi, truth, p)),
               "values.png": _png(lambda p: value_distribution_chart(distributions, schema.slot_keys, p))}
+    if reliability is not None:
+        charts["risk_coverage.png"] = _png(lambda p: risk_coverage_chart(inputs.labels, inputs.truth, image_slots, p))
+    image_of = dict(zip(inputs.images["cid"], inputs.images["image_path"]))
+    for slot in image_slots:
+        charts[f"contact_{slot}.png"] = contact_sheet(least_reliable(inputs.labels, slot), image_of, slot,
+                                                      schema.slot(slot).values)
     if inputs.saliency_chart is not None:
         charts["saliency.png"] = Path(inputs.saliency_chart).read_bytes()
     columns = contract_columns(schema, image_slots)
@@ -162,4 +186,4 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
         splits=splits, images=used_images, schema=schema_document(schema, inputs.partition, columns),
         rejects=rejects, reports={"quality.json": quality, "quality.md": summary_md}, charts=charts)
     return build, {"quality": quality, "markdown": summary_md, "table_v": v, "table_vi": vi, "truth": truth,
-                   "counts": counts}
+                   "reliability": reliability, "counts": counts}

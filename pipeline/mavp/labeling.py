@@ -8,13 +8,20 @@ weights proportional to each task's training images: each head only ever saw ima
 own design family, so it is confident on any image (the neck-design head calls nearly every
 garment a turtleneck), and taking the best head would let the most overconfident one win; the
 mixture treats each head as "the answer if this image is of my family" and the image counts as
-how often each family occurs. The value with the highest probability is the label, that probability its
-confidence. A product with no usable image gets ``none`` with source ``none``, and is counted.
+how often each family occurs; each head's logits are first divided by the temperature fitted on
+its source validation split, so the probabilities are calibrated.
+
+Where sentences name a slot's value, the slot's classifier is then adapted to MEPAVE's own
+images, cross-fitted over folds of products (:mod:`pipeline.mavp.adapt`). The value with the
+highest probability is the label, that probability its confidence; ``reliability`` adds the
+visual-neighbour agreement and the text's word (:mod:`pipeline.mavp.reliability`);
+``source_value`` is what the source classifier alone said. A product with no usable image gets
+``none`` with source ``none``, and is counted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -23,11 +30,14 @@ import pandas as pd
 
 from pipeline.distant.selection import value_probabilities
 from pipeline.io import content_key, file_sha256
-from pipeline.pixels import DecodedImages, decode_images
+from pipeline.mavp.adapt import AdaptConfig, adapt_slot, anchor_values
+from pipeline.mavp.reliability import combine, neighbour_agreement
+from pipeline.pixels import decode_images
 from pipeline.schema import Schema
 
 NONE = "none"
-LABEL_COLUMNS = ["cid", "slot", "value", "confidence", "source", "reason"]
+LABEL_COLUMNS = ["cid", "slot", "value", "confidence", "reliability", "neighbour_agreement", "text_value",
+                 "source_value", "source", "reason"]
 
 
 @dataclass
@@ -56,68 +66,156 @@ def applicable_image_slots(category: str, image_slots: Sequence[str], schema: Sc
     return [s for s in image_slots if s in applicable]
 
 
-def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers: pd.DataFrame,
-                 image_slots: Sequence[str], schema: Schema, cache_dir: Path | str | None,
-                 batch_size: int = 256, workers: int = 2) -> ImageLabels:
-    """``products``: cid, category (one row each); ``images``: cid, image_path of the usable
-    images; ``slot_classifiers``: the table from :mod:`pipeline.distant.selection`."""
+@dataclass(frozen=True)
+class LabelConfig:
+    """How MEPAVE images are labelled: text-anchored adaptation, and the reliability score."""
 
+    folds: int = 5                   # K of the cross-fitted adaptation; 0: source classifiers only
+    adapt_steps: int = 150
+    adapt_lr: float = 1e-3
+    adapt_weight_decay: float = 1e-2
+    min_anchors: int = 20            # fewer anchors in the training folds: no adaptation of that slot
+    neighbours: int = 10             # K of the visual-neighbour agreement (PV2TEA uses 10)
+    seed: int = 0
+
+    @property
+    def adapt(self) -> AdaptConfig:
+        return AdaptConfig(self.folds, self.adapt_steps, self.adapt_lr, self.adapt_weight_decay, self.min_anchors,
+                           self.seed)
+
+
+@dataclass
+class SlotPrediction:
+    values: list[str]
+    cids: list[str]                  # products with a usable image, in row order
+    probabilities: np.ndarray        # (N, V) calibrated source classifier
+    embedding: np.ndarray            # (N, D) what its heads read
+
+
+def _model_inputs(model, extra: Mapping, paths: Sequence[str], cache_dir: Path | str | None,
+                  workers: int) -> tuple[np.ndarray, list[int]]:
+    """The images as the classifier reads them (pooled features or pixels), and which were usable."""
+    if "features" in extra:
+        from pipeline.distant.features import feature_extractor, image_features
+        from pipeline.saliency.config import RegionConfig
+
+        extractor = feature_extractor(RegionConfig(**extra["features"]["backbone"]), extra["features"]["pool"])
+        ids = [str(i) for i in range(len(paths))]
+        root = Path(cache_dir or ".")
+        got = image_features(ids, paths, extractor, root / "features", workers, grid_cache_dir=root / "regions")
+        return got.features, [int(i) for i in got.ids]
+    decoded = decode_images(list(paths), int(extra["image_size"]),
+                            Path(cache_dir) / "pixels" if cache_dir else None, workers, source="mepave_images")
+    return decoded.pixels, list(decoded.kept)
+
+
+def _embedding(model, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    import torch
+
+    from pipeline.distant.train import model_input
+
+    with torch.no_grad():
+        parts = [model.embed(model_input(model, inputs[i:i + batch_size])).numpy()
+                 for i in range(0, len(inputs), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: Mapping[str, dict],
+                  cache_dir: Path | str | None, batch_size: int, workers: int) -> dict[str, SlotPrediction]:
+    """Each ready slot's calibrated value probabilities and embedding, one pass per checkpoint."""
     from models.attributes import load_classifier
     from pipeline.distant.train import predict_probabilities
 
-    path_of = dict(zip(images["cid"], images["image_path"]))
-    rows, stats = [], {"products": int(len(products)), "without_image": 0, "labelled": {}, "no_classifier": {}}
-    chosen = {r["slot"]: r for r in slot_classifiers.to_dict("records") if r["status"] == "ready"}
-    products = products.sort_values("cid").reset_index(drop=True)
-    with_image = products[products["cid"].isin(path_of)]
-    stats["without_image"] = int(len(products) - len(with_image))
-
-    predictions: dict[str, tuple[list[str], np.ndarray, list[str]]] = {}   # slot -> values, probs, cids
-    decoded_by_size: dict[int, DecodedImages] = {}
+    out: dict[str, SlotPrediction] = {}
+    paths = [path_of[c] for c in with_image["cid"]]
     for checkpoint, group in pd.DataFrame(list(chosen.values())).groupby("checkpoint") if chosen else []:
         model, extra = load_classifier(checkpoint)
-        size = int(extra["image_size"])
-        if size not in decoded_by_size:
-            decoded_by_size[size] = decode_images([path_of[c] for c in with_image["cid"]], size, cache_dir, workers,
-                                                  source="mepave_images")
-        decoded = decoded_by_size[size]
-        kept_cids = with_image["cid"].iloc[decoded.kept].tolist()
-        probs = predict_probabilities(model, decoded.pixels, batch_size=batch_size,
+        inputs, kept = _model_inputs(model, extra, paths, cache_dir, workers)
+        kept_cids = with_image["cid"].iloc[kept].tolist()
+        probs = predict_probabilities(model, inputs, batch_size=batch_size, temperatures=extra.get("temperatures"),
                                       progress=f"labeling {', '.join(sorted(group['slot']))}")
+        embedding = _embedding(model, inputs)
         classes = {h.name: h.classes for h in model.task_heads}
         multi = {h.name: h.multi_label for h in model.task_heads}
         for row in group.to_dict("records"):
             tasks = list(row["tasks"])
             values, p = slot_value_probabilities({t: probs[t] for t in tasks}, row["label_to_value"], classes, multi,
                                                  row.get("task_weights"))
-            predictions[row["slot"]] = (values, p, kept_cids)
+            p = p / np.clip(p.sum(axis=1, keepdims=True), 1e-9, None)
+            out[row["slot"]] = SlotPrediction(values, kept_cids, p, embedding)
+    return out
 
-    index = {slot: {cid: i for i, cid in enumerate(pred[2])} for slot, pred in predictions.items()}
+
+def label_slot(slot: str, pred: SlotPrediction, category_of: Mapping[str, str], text: pd.DataFrame,
+               schema: Schema, config: LabelConfig) -> tuple[pd.DataFrame, dict]:
+    """The labels of one slot's products: adapted, with reliability and the text's value."""
+    applies = [i for i, c in enumerate(pred.cids) if slot in schema.category(category_of[c]).slots]
+    cids = [pred.cids[i] for i in applies]
+    source_p, z = pred.probabilities[applies], pred.embedding[applies]
+    anchors = anchor_values(text, slot)
+    adapted = adapt_slot(source_p, z, cids, pred.values, anchors, config.adapt)
+    best = adapted.probabilities.argmax(axis=1)
+    values = np.asarray(pred.values, dtype=object)
+    label = values[best]
+    confidence = adapted.probabilities[np.arange(len(cids)), best]
+    neighbours = neighbour_agreement(z, best, config.neighbours)
+    named = np.asarray([anchors.get(c) for c in cids], dtype=object)
+    agrees = np.where(named == None, np.nan, (named == label).astype(float))   # noqa: E711 (elementwise)
+    frame = pd.DataFrame({"cid": cids, "slot": slot, "value": label, "confidence": confidence.astype(np.float32),
+                          "reliability": combine(confidence, neighbours, agrees),
+                          "neighbour_agreement": neighbours, "text_value": pd.array(named, dtype="string"),
+                          "source_value": values[source_p.argmax(axis=1)], "source": "image", "reason": ""})
+    return frame, adapted.stats
+
+
+def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers: pd.DataFrame,
+                 image_slots: Sequence[str], schema: Schema, cache_dir: Path | str | None,
+                 text: pd.DataFrame | None = None, config: LabelConfig = LabelConfig(),
+                 batch_size: int = 256, workers: int = 2) -> ImageLabels:
+    """``products``: cid, category (one row each); ``images``: cid, image_path of the usable
+    images; ``slot_classifiers``: the table from :mod:`pipeline.distant.selection`; ``text``:
+    the sentences' values (cid, slot, value), the anchors of the adaptation and of the
+    reliability; ``cache_dir``: the cache root (``features/`` and ``pixels/`` under it)."""
+    text = text if text is not None else pd.DataFrame(columns=["cid", "slot", "value"])
+    path_of = dict(zip(images["cid"], images["image_path"]))
+    chosen = {r["slot"]: r for r in slot_classifiers.to_dict("records") if r["status"] == "ready"}
+    products = products.sort_values("cid").reset_index(drop=True)
+    with_image = products[products["cid"].isin(path_of)]
+    stats = {"products": int(len(products)), "without_image": int(len(products) - len(with_image)),
+             "labelled": {}, "no_classifier": {}, "adaptation": {}}
+    predictions = predict_slots(with_image, path_of, chosen, cache_dir, batch_size, workers)
+    category_of = dict(zip(products["cid"], products["category"]))
+    parts = []
+    for slot, pred in sorted(predictions.items()):
+        frame, stats["adaptation"][slot] = label_slot(slot, pred, category_of, text, schema, config)
+        parts.append(frame)
+        stats["labelled"][slot] = int(len(frame))
+    labelled = {(c, s) for part in parts for c, s in zip(part["cid"], part["slot"])}
+    missing = []
     for cid, category in zip(products["cid"], products["category"]):
         for slot in applicable_image_slots(category, image_slots, schema):
-            if slot not in predictions:
-                rows.append((cid, slot, NONE, np.nan, NONE, "no_classifier"))
+            if (cid, slot) in labelled:
+                continue
+            reason = "no_classifier" if slot not in predictions else "no_usable_image"
+            missing.append({"cid": cid, "slot": slot, "value": NONE, "source": NONE, "reason": reason})
+            if reason == "no_classifier":
                 stats["no_classifier"][slot] = stats["no_classifier"].get(slot, 0) + 1
-                continue
-            values, p, _ = predictions[slot]
-            i = index[slot].get(cid)
-            if i is None:
-                rows.append((cid, slot, NONE, np.nan, NONE, "no_usable_image"))
-                continue
-            k = int(p[i].argmax())
-            rows.append((cid, slot, values[k], float(p[i, k]), "image", ""))
-            stats["labelled"][slot] = stats["labelled"].get(slot, 0) + 1
-    labels = pd.DataFrame(rows, columns=LABEL_COLUMNS)
+    labels = pd.concat([*parts, pd.DataFrame(missing, columns=["cid", "slot", "value", "source", "reason"])],
+                       ignore_index=True)
+    labels = labels.reindex(columns=LABEL_COLUMNS).sort_values(["cid", "slot"]).reset_index(drop=True)
     return ImageLabels(labels, stats)
 
 
 def labeling_key(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers: pd.DataFrame,
-                 image_slots: Sequence[str]) -> str:
+                 image_slots: Sequence[str], text: pd.DataFrame, config: LabelConfig) -> str:
     """Hash of what the labels depend on: product categories, image bytes, checkpoints, the whole
-    choice table (tasks, label maps, head weights) and the slots."""
+    choice table (tasks, label maps, head weights), the slots, the sentences' values of those
+    slots (the anchors) and the labelling settings."""
     checkpoints = sorted({c for c in slot_classifiers["checkpoint"].dropna()})
-    return content_key("labels/v1", products[["cid", "category"]].sort_values("cid").reset_index(drop=True),
+    anchors = text[text["slot"].isin(list(image_slots))][["cid", "slot", "value"]]
+    return content_key("labels/v2", products[["cid", "category"]].sort_values("cid").reset_index(drop=True),
                        sorted(zip(images["cid"], (file_sha256(p) for p in images["image_path"]))),
                        [file_sha256(c) for c in checkpoints],
                        slot_classifiers.astype(str),
-                       sorted(image_slots))
+                       sorted(image_slots),
+                       anchors.sort_values(["cid", "slot", "value"]).reset_index(drop=True), asdict(config))

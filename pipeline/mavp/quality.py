@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline.mavp.labeling import NONE  # noqa: E402
+from pipeline.mavp.reliability import COVERAGES, accuracy_at_coverage, auroc, risk_coverage  # noqa: E402
 from pipeline.schema import Schema  # noqa: E402
 
 TABLE_VI_SPLITS = ("train", "validation")
@@ -84,6 +85,57 @@ def truth_accuracy(labels: pd.DataFrame, truth: pd.DataFrame, image_slots: Seque
         rows.append({"slot": slot, "products": int(len(got)), "truth_accuracy": _accuracy(got["value"] == got["true_value"]),
                      "majority_baseline": _majority(got["true_value"])})
     return pd.DataFrame(rows)
+
+
+def _scored(labels: pd.DataFrame, truth: pd.DataFrame, slot: str) -> pd.DataFrame:
+    got = labels[(labels["slot"] == slot) & (labels["source"] == "image")]
+    if slot not in truth.columns:
+        return got.iloc[0:0].assign(true_value=[])
+    return got.merge(truth[["cid", slot]].rename(columns={slot: "true_value"}), on="cid").dropna(subset=["true_value"])
+
+
+def reliability_table(labels: pd.DataFrame, truth: pd.DataFrame, image_slots: Sequence[str]) -> pd.DataFrame:
+    """Per image slot and over all (``All``): the reliability's AUROC at telling right labels
+    from wrong ones, the accuracy of the most reliable 50 %, 80 % and 100 %, and the accuracy
+    of the source classifier before the text-anchored adaptation."""
+    parts = {slot: _scored(labels, truth, slot) for slot in image_slots}
+    parts["All"] = pd.concat(list(parts.values()), ignore_index=True) if parts else pd.DataFrame()
+    rows = []
+    for slot, got in parts.items():
+        correct = (got["value"] == got["true_value"]).to_numpy() if len(got) else np.zeros(0, bool)
+        scores = got["reliability"].to_numpy(dtype=float) if len(got) else np.zeros(0)
+        row = {"slot": slot, "labels": int(len(got)), "auroc": auroc(scores, correct),
+               "source_only_accuracy": _accuracy(got["source_value"] == got["true_value"]) if len(got) else None}
+        for coverage in COVERAGES:
+            row[f"accuracy_top_{int(coverage * 100)}"] = accuracy_at_coverage(scores, correct, coverage)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def risk_coverage_chart(labels: pd.DataFrame, truth: pd.DataFrame, image_slots: Sequence[str], path) -> None:
+    """Error rate of the kept labels as less reliable ones are dropped, per slot and overall."""
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.2))
+    everything = []
+    for slot in image_slots:
+        got = _scored(labels, truth, slot)
+        if len(got):
+            everything.append(got)
+            cov, risk = risk_coverage(got["reliability"].to_numpy(float), (got["value"] == got["true_value"]).to_numpy())
+            ax.plot(cov * 100, risk * 100, lw=0.9, label=slot)
+    if everything:
+        got = pd.concat(everything)
+        cov, risk = risk_coverage(got["reliability"].to_numpy(float), (got["value"] == got["true_value"]).to_numpy())
+        ax.plot(cov * 100, risk * 100, lw=2.2, color="black", label="all")
+    ax.set_xlabel("coverage: labels kept, most reliable first (%)", fontsize=7)
+    ax.set_ylabel("error rate of the kept labels (%)", fontsize=7)
+    ax.tick_params(labelsize=6.5)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=5.5, ncol=2)
+    ax.set_title("Risk-coverage of the image labels' reliability (truth)", fontsize=7.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def _majority(values: pd.Series) -> float | None:

@@ -9,7 +9,7 @@ from pipeline.pixels import decode_images
 
 def test_targets_multi_hot_per_task_and_corrupt_image_rejected(tiny_source, tmp_path):
     data = load_source_images(tiny_source, ["color", "finish"], 16, 0, tmp_path / "cache")
-    assert len(data.image_ids) == 60 and data.pixels.shape == (60, 16, 16, 3)
+    assert len(data.image_ids) == 60 and data.inputs.shape == (60, 16, 16, 3)
     assert list(data.rejects["reason"]) == ["image_corrupt"] and list(data.rejects["record"]) == ["bad0"]
     color, finish = data.tasks["color"], data.tasks["finish"]
     assert color.classes == ("Blue", "Green", "Red") and not color.multi_label
@@ -19,7 +19,7 @@ def test_targets_multi_hot_per_task_and_corrupt_image_rejected(tiny_source, tmp_
     assert finish.rows("multi_only").sum() == 15 and finish.rows("single").sum() == 45
     # pixels are the images' own (the red channel dominates a Red image)
     red_row = data.image_ids.index("3")        # i % 3 == 0: Red
-    assert data.pixels[red_row][..., 0].mean() > 150 > data.pixels[red_row][..., 2].mean()
+    assert data.inputs[red_row][..., 0].mean() > 150 > data.inputs[red_row][..., 2].mean()
 
 
 def test_decoded_pixels_are_cached_by_content_and_size(tiny_source, tmp_path):

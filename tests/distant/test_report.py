@@ -52,7 +52,7 @@ def test_majority_baseline_answers_the_training_majority_on_test():
     counts[9] = 0                                          # not labelled for the task
     split = np.array(["train"] * 6 + ["test"] * 4)
     data = SourceImages(source="s", image_ids=[str(i) for i in range(10)], split=split,
-                        pixels=np.zeros((10, 1, 1, 3), np.uint8), rejects=pd.DataFrame(), pixels_key="k",
+                        inputs=np.zeros((10, 1, 1, 3), np.uint8), rejects=pd.DataFrame(), inputs_key="k",
                         tasks={"t": TaskLabels(("a", "b", "c"), targets, counts)})
     # train majority is class a (3 of 6); the labelled test rows are b, b, a
     assert math.isclose(majority_baselines(data)["t"], 1 / 3, abs_tol=1e-4)

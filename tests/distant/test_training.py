@@ -13,7 +13,7 @@ from pipeline.distant.report import source_table
 from pipeline.distant.strategies import train_source
 from pipeline.distant.train import augment, train_classifier, value_hits
 
-TINY = dict(image_size=16, patch_size=4, window_size=2, embed_dim=16, depths=(1, 1), num_heads=(1, 2),
+TINY = dict(kind="finetune", image_size=16, patch_size=4, window_size=2, embed_dim=16, depths=(1, 1), num_heads=(1, 2),
             epochs=8, batch_size=8, lr=3e-3, patience=None, decode_workers=1)
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from pipeline.mavp.assemble import assemble_rows, assign_splits, contract_columns
+from pipeline.mavp.assemble import apply_min_reliability, assemble_rows, assign_splits, contract_columns
 from pipeline.schema import default_schema
 
 SCHEMA = default_schema()
@@ -21,6 +21,7 @@ def build():
                          "value": ["棉", "红色", "阔腿裤"]})
     labels = pd.DataFrame({"cid": ["p1", "p1", "s1", "s1"], "slot": ["color", "pant_length", "color", "toecap"],
                            "value": ["蓝色", "长裤", "none", "圆头"], "confidence": [0.9, 0.6, np.nan, 0.7],
+                           "reliability": [0.8, 0.3, np.nan, 0.6],
                            "source": ["image", "image", "none", "image"], "reason": ["", "", "no_usable_image", ""]})
     return assemble_rows(records, text, labels, {"p1": "images/p1.jpg"}, PARTITION, SCHEMA)
 
@@ -28,11 +29,12 @@ def build():
 def test_rows_follow_the_contract():
     rows = build()
     assert list(rows.columns) == contract_columns(SCHEMA, sorted(PARTITION["image"]))
-    assert len(rows.columns) == 5 + 2 * 25 + 9
+    assert len(rows.columns) == 5 + 2 * 25 + 2 * 9
     first = rows.iloc[0]
     assert (first["material"], first["material_source"]) == ("棉", "text")
     # colour is an image slot: the image label wins over the sentence's 红色
-    assert (first["color"], first["color_source"], first["color_confidence"]) == ("蓝色", "image", np.float32(0.9))
+    assert (first["color"], first["color_source"], first["color_confidence"], first["color_reliability"]) == (
+        "蓝色", "image", np.float32(0.9), np.float32(0.8))
     assert (first["pant_length"], first["pant_length_source"]) == ("长裤", "image")
     second = rows.iloc[1]                                 # same product, no text values: image slots still filled
     assert second["material"] == "none" and second["material_source"] == "none" and second["color"] == "蓝色"
@@ -71,3 +73,14 @@ def test_labels_against_majority_uses_truth_then_table_vi():
     assert pooled.loc["color", "support"] == 40 and math.isclose(pooled.loc["color", "accuracy"], 0.65)
     assert pooled.loc["color", "beats_majority"] and pooled.loc["neckline", "beats_majority"]
     assert pooled["basis"].eq("table_vi").all()
+
+
+def test_min_reliability_turns_weak_labels_into_none_and_counts_them():
+    labels = pd.DataFrame({"cid": ["p1", "p1", "s1"], "slot": ["color", "pant_length", "toecap"],
+                           "value": ["蓝色", "长裤", "圆头"], "confidence": [0.9, 0.6, 0.7],
+                           "reliability": [0.8, 0.3, 0.5], "source": ["image", "image", "image"], "reason": ["", "", ""]})
+    kept, removed = apply_min_reliability(labels, 0.5)
+    assert removed == {"pant_length": 1}
+    assert kept.loc[1, ["value", "source", "reason"]].tolist() == ["none", "none", "below_min_reliability"]
+    assert kept.loc[[0, 2], "value"].tolist() == ["蓝色", "圆头"]                  # 0.5 itself is kept
+    assert apply_min_reliability(labels, 0.0)[1] == {}

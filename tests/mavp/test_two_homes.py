@@ -37,7 +37,8 @@ def source_roots(layout: SampleLayout) -> dict:
 def truth_labels(truth: pd.DataFrame) -> pd.DataFrame:
     slots = [s for s in PARTITION["image"] if s in truth]
     long = truth.melt(id_vars=["cid"], value_vars=slots, var_name="slot", value_name="value").dropna()
-    return long.assign(confidence=np.float32(0.9), source="image", reason="")
+    return long.assign(confidence=np.float32(0.9), reliability=np.float32(0.8), neighbour_agreement=np.float32(0.7),
+                       text_value=None, source_value=long["value"], source="image", reason="")
 
 
 def classifier_table(home) -> pd.DataFrame:

@@ -1,0 +1,78 @@
+"""How far to trust each image label: a reliability in [0, 1], and how well it ranks labels.
+
+Three pieces of evidence, averaged as PV2TEA averages its neighbourhood reliabilities (eq. 15):
+
+* the classifier's calibrated probability of the label (temperature scaling on the source
+  validation split, then the text-anchored adaptation);
+* PV2TEA's visual-neighbour agreement (S3, eq. 12): the share of the product's K nearest
+  neighbours in the classifier's embedding space (cosine, the slot's products) that carry the
+  same label;
+* where a sentence of the product names the slot's value: 1 if the label agrees, else 0.
+
+AUROC and the accuracy of the most reliable labels measure the score where a truth exists.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def neighbour_agreement(embedding: np.ndarray, labels: np.ndarray, k: int = 10, chunk: int = 1024) -> np.ndarray:
+    """Per row: the share of its ``k`` nearest other rows (cosine) whose label equals its own."""
+    n = len(labels)
+    if n < 2:
+        return np.ones(n, np.float32)
+    k = min(k, n - 1)
+    z = torch.nn.functional.normalize(torch.from_numpy(np.asarray(embedding, dtype=np.float32)), dim=1)
+    y = torch.from_numpy(np.asarray(labels))
+    out = np.zeros(n, np.float32)
+    for start in range(0, n, chunk):
+        sim = z[start:start + chunk] @ z.T
+        rows = torch.arange(start, min(n, start + chunk))
+        sim[torch.arange(len(rows)), rows] = -np.inf            # not its own neighbour
+        nearest = sim.topk(k, dim=1).indices
+        out[start:start + len(rows)] = (y[nearest] == y[rows, None]).float().mean(dim=1).numpy()
+    return out
+
+
+def combine(probability: np.ndarray, neighbours: np.ndarray, text_agrees: np.ndarray) -> np.ndarray:
+    """Mean of the available evidence; ``text_agrees`` is 1, 0 or NaN (no sentence names a value)."""
+    parts = np.stack([probability, neighbours, text_agrees]).astype(np.float64)
+    return np.nanmean(parts, axis=0).astype(np.float32)
+
+
+def auroc(scores: np.ndarray, correct: np.ndarray) -> float | None:
+    """Area under the ROC curve of ``scores`` telling correct rows from wrong ones (ties count
+    half: the Mann-Whitney statistic); None when either class is empty."""
+    scores, correct = np.asarray(scores, dtype=float), np.asarray(correct, dtype=bool)
+    n_pos, n_neg = int(correct.sum()), int((~correct).sum())
+    if not n_pos or not n_neg:
+        return None
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    return round(float((ranks[correct].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)), 4)
+
+
+def accuracy_at_coverage(scores: np.ndarray, correct: np.ndarray, coverage: float) -> float | None:
+    """Accuracy of the most reliable ``coverage`` share of the rows (ties broken by order)."""
+    n = int(round(len(scores) * coverage))
+    if n == 0:
+        return None
+    keep = np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:n]
+    return round(float(np.asarray(correct)[keep].mean()), 4)
+
+
+def risk_coverage(scores: np.ndarray, correct: np.ndarray, points: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """(coverage, risk) from the most reliable label down: risk is the error rate of the kept labels."""
+    order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+    wrong = 1.0 - np.asarray(correct, dtype=float)[order]
+    kept = np.arange(1, len(order) + 1)
+    risk = np.cumsum(wrong) / kept
+    at = np.unique(np.linspace(1, len(order), min(points, len(order))).round().astype(int)) - 1
+    return kept[at] / len(order), risk[at]
+
+
+COVERAGES: Sequence[float] = (0.5, 0.8, 1.0)
