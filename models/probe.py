@@ -72,7 +72,8 @@ class GridProbe(nn.Module):
 
 def build_probe(features: np.ndarray, heads: Sequence[TaskHead], pool: int) -> GridProbe:
     """A probe with random heads, standardised by ``features`` (its training rows)."""
-    mean, std = features.mean(axis=0), features.std(axis=0) + 1e-5
+    # a floor, not an offset: a random backbone's features can be 1e-4 small and still tell classes apart
+    mean, std = features.mean(axis=0), np.maximum(features.std(axis=0), 1e-8)
     return GridProbe(ProbeSpec(int(features.shape[1]), pool), heads, mean, std)
 
 

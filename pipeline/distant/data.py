@@ -51,12 +51,7 @@ class SourceImages:
     tasks: dict[str, TaskLabels]
     rejects: pd.DataFrame
     inputs_key: str
-    train_inputs: np.ndarray | None = None    # training rows' view (augmented features); None: ``inputs``
     features: dict | None = None              # how features were made (grid_probe): backbone settings, pooling
-
-    @property
-    def training_view(self) -> np.ndarray:
-        return self.inputs if self.train_inputs is None else self.train_inputs
 
     def in_split(self, name: str) -> np.ndarray:
         return self.split == name
@@ -91,29 +86,26 @@ def load_source_images(table: pd.DataFrame, tasks: Sequence[str], image_size: in
 
 def load_source_features(table: pd.DataFrame, tasks: Sequence[str], split_seed: int, plain, augmented,
                          cache_dir: Path | str, workers: int = 2) -> SourceImages:
-    """As :func:`load_source_images`, with pooled backbone features instead of pixels: the
-    ``plain`` extractor's for every image, and for the training split the ``augmented`` one's
-    (None: plain) (:mod:`pipeline.distant.features`)."""
+    """As :func:`load_source_images`, with pooled backbone features instead of pixels: each
+    training image as the ``augmented`` extractor sees it (None: plain), every other image as
+    the ``plain`` one does (:mod:`pipeline.distant.features`)."""
     from pipeline.distant.features import image_features
 
     source, rows, images = _images(table, tasks)
     ids = images["image_id"].astype(str).tolist()
-    plain_features = image_features(ids, images["image_path"].tolist(), plain, cache_dir, workers)
-    kept = plain_features.ids
-    train_inputs, keys = None, [plain.config()]
-    if augmented is not None:
-        path_of = dict(zip(ids, images["image_path"]))
-        in_train = [i for i, s in zip(kept, split_811(kept, split_seed)) if s == "train"]
-        views = image_features(in_train, [path_of[i] for i in in_train], augmented, cache_dir, workers)
-        train_inputs = plain_features.features.copy()
-        where = {image_id: row for row, image_id in enumerate(kept)}
-        train_inputs[[where[i] for i in views.ids]] = views.features
-        keys.append(augmented.config())
-    rejects = plain_features.rejects.assign(source=source)
-    data = _labelled(source, rows, kept, tasks, split_seed, plain_features.features, rejects,
-                     content_key("features/v1", keys, kept))
-    data.train_inputs = train_inputs
-    return data
+    paths = images["image_path"].tolist()
+    in_train = split_811(ids, split_seed) == "train"
+    parts, keys = [], []
+    views = [(augmented, in_train), (plain, ~in_train)] if augmented else [(plain, np.ones(len(ids), bool))]
+    for extractor, chosen in views:
+        picked = np.flatnonzero(chosen)
+        parts.append(image_features([ids[i] for i in picked], [paths[i] for i in picked], extractor, cache_dir, workers))
+        keys.append(extractor.config())
+    where = {image_id: (part, row) for part, got in enumerate(parts) for row, image_id in enumerate(got.ids)}
+    kept = [i for i in ids if i in where]
+    features = np.stack([parts[where[i][0]].features[where[i][1]] for i in kept]) if kept else np.zeros((0, 1), np.float32)
+    rejects = pd.concat([got.rejects for got in parts], ignore_index=True).assign(source=source)
+    return _labelled(source, rows, kept, tasks, split_seed, features, rejects, content_key("features/v1", keys, kept))
 
 
 def _labelled(source: str, rows: pd.DataFrame, image_ids: list[str], tasks: Sequence[str], split_seed: int,

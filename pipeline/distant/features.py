@@ -5,8 +5,8 @@ backbone is the one ``region_backbone`` made (EfficientNet-Lite0, ImageNet weigh
 input size, so a neckline or a toecap is seen at 192 px, not 48. A training image is seen as
 one augmented view (:mod:`models.augment`: backdrop replacement, mirror, scale, position and
 rotation jitter, colour-safe) drawn once from a seed and the image's own pixels, so the view,
-and its cached features, are the same on every run. Validation, test and MEPAVE images are
-seen plain. Features go through :func:`pipeline.saliency.regions.extract_cached`, keyed by the
+and its cached features, are the same on every run. Validation and test images are seen plain;
+MEPAVE images plain and mirrored (their labels average both). Features go through :func:`pipeline.saliency.regions.extract_cached`, keyed by the
 image's bytes and everything below: any change of weights, size, pooling or augmentation
 misses the cache.
 """
@@ -38,19 +38,22 @@ class PooledGrid:
     pool: int = 3
     augmentation: AugmentConfig | None = None
     seed: int = 0
+    mirror: bool = False             # the mirror image (test-time view of MEPAVE products)
 
     @property
     def dim(self) -> int:
         return self.grid.dim * (1 + self.pool * self.pool)
 
     def config(self) -> dict:
-        return {**self.grid.config(), "pooled": self.pool, "seed": self.seed,
+        return {**self.grid.config(), "pooled": self.pool, "seed": self.seed, "mirror": self.mirror,
                 "augment": asdict(self.augmentation) if self.augmentation else None}
 
     def view(self, image: np.ndarray) -> np.ndarray:
         """The image as this extractor sees it: resized, and augmented when configured, with a
         generator seeded by the seed and the pixels (the same image always gets the same view)."""
         image = resize_square(image, self.grid.image_size)
+        if self.mirror:
+            image = np.ascontiguousarray(image[:, ::-1])
         if self.augmentation is None:
             return image
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + zlib.crc32(image.tobytes()))
@@ -66,11 +69,11 @@ class PooledGrid:
 
 
 def feature_extractor(backbone: RegionConfig, pool: int, augmentation: AugmentConfig | None = None,
-                      seed: int = 0) -> PooledGrid:
+                      seed: int = 0, mirror: bool = False) -> PooledGrid:
     grid = build_extractor(backbone)
     if not isinstance(grid, GridRegions):
         raise ValueError(f"pooled features need a grid backbone, not {backbone.kind!r}")
-    return PooledGrid(grid, pool, augmentation, seed)
+    return PooledGrid(grid, pool, augmentation, seed, mirror)
 
 
 @dataclass
@@ -88,7 +91,7 @@ def image_features(ids: Sequence[str], paths: Sequence[str], extractor: PooledGr
     cells cached there, so MEPAVE images the saliency stage already ran through the same
     backbone are not run again."""
     frame = pd.DataFrame({"cid": list(ids), "image_path": list(paths)})
-    if grid_cache_dir is not None and extractor.augmentation is None:
+    if grid_cache_dir is not None and extractor.augmentation is None and not extractor.mirror:
         table, rejects = extract_cached(frame, extractor.grid, grid_cache_dir, workers)
         features = pooled_features(table.features, extractor.pool) if len(table.cids) else None
     else:

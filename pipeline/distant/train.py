@@ -182,12 +182,12 @@ def train_classifier(data: SourceImages, name: str, strategy: str, tasks: Sequen
 
     torch.manual_seed(config.seed)
     probe = config.kind == "grid_probe"
-    model = (build_probe(data.training_view[train_rows], heads, config.pool) if probe
+    model = (build_probe(data.inputs[train_rows], heads, config.pool) if probe
              else build_attribute_classifier(backbone_spec(config), heads, config.weights or None))
 
     def batch(idx: np.ndarray) -> dict[str, torch.Tensor]:
         idx = np.sort(idx)                       # sequential reads from the memory map
-        out = {"x": torch.from_numpy(np.asarray(data.training_view[idx]))}
+        out = {"x": torch.from_numpy(np.asarray(data.inputs[idx]))}
         idx_t = torch.from_numpy(idx)
         for t in tasks:
             out[f"y:{t}"], out[f"has:{t}"] = targets[t][idx_t], has[t][idx_t]

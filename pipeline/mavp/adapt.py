@@ -69,25 +69,29 @@ class Adapted:
 
 def adapt_slot(probabilities: np.ndarray, embedding: np.ndarray, cids: Sequence[str], values: Sequence[str],
                anchors: Mapping[str, str], config: AdaptConfig) -> Adapted:
-    """Out-of-fold adapted (N, V) probabilities of one slot's products. ``probabilities`` are
-    the source classifier's (calibrated), ``embedding`` the features its heads read."""
+    """Out-of-fold adapted (N, V) probabilities of one slot's products. ``probabilities``
+    (views, N, V) are the source classifier's (calibrated) and ``embedding`` (views, N, D) the
+    features its heads read, for each view of the image (plain, mirrored): the correction
+    learns from every view of an anchor, and a product's probabilities average its views."""
     index = {v: i for i, v in enumerate(values)}
     usable = np.asarray([anchors.get(c) in index for c in cids])
     stats = {"anchors": int(usable.sum()), "folds": config.folds, "adapted": False}
     if config.folds < 2 or usable.sum() < config.min_anchors:
-        return Adapted(probabilities, stats)
-    log_p = torch.from_numpy(np.log(np.clip(probabilities, 1e-6, 1.0))).float()
+        return Adapted(probabilities.mean(axis=0), stats)
+    log_p = torch.from_numpy(np.log(np.clip(probabilities, 1e-6, 1.0))).float()        # (views, N, V)
     z = torch.from_numpy(np.asarray(embedding, dtype=np.float32))
     y = torch.as_tensor([index.get(anchors.get(c), -1) for c in cids])
     fold = product_folds(cids, config.folds, config.seed)
-    out = probabilities.copy()
+    out = probabilities.mean(axis=0)
+    views = len(log_p)
     for k in range(config.folds):
         train = torch.from_numpy(usable & (fold != k))
         held = torch.from_numpy(fold == k)
         if int(train.sum()) < config.min_anchors or not bool(held.any()):
             continue
-        correction = _fit_correction(log_p[train], z[train], y[train], config)
+        correction = _fit_correction(log_p[:, train].flatten(0, 1), z[:, train].flatten(0, 1),
+                                     y[train].repeat(views), config)
         with torch.no_grad():
-            out[held.numpy()] = torch.softmax(log_p[held] + correction(z[held]), dim=-1).numpy()
+            out[held.numpy()] = torch.softmax(log_p[:, held] + correction(z[:, held]), dim=-1).mean(dim=0).numpy()
     stats["adapted"] = True
     return Adapted(out, stats)

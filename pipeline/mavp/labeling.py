@@ -88,25 +88,30 @@ class LabelConfig:
 class SlotPrediction:
     values: list[str]
     cids: list[str]                  # products with a usable image, in row order
-    probabilities: np.ndarray        # (N, V) calibrated source classifier
-    embedding: np.ndarray            # (N, D) what its heads read
+    probabilities: np.ndarray        # (views, N, V) calibrated source classifier, per view (plain, mirrored)
+    embedding: np.ndarray            # (views, N, D) what its heads read
 
 
-def _model_inputs(model, extra: Mapping, paths: Sequence[str], cache_dir: Path | str | None,
-                  workers: int) -> tuple[np.ndarray, list[int]]:
-    """The images as the classifier reads them (pooled features or pixels), and which were usable."""
-    if "features" in extra:
-        from pipeline.distant.features import feature_extractor, image_features
-        from pipeline.saliency.config import RegionConfig
+def _model_inputs(extra: Mapping, paths: Sequence[str], cache_dir: Path | str | None,
+                  workers: int) -> tuple[list[np.ndarray], list[int]]:
+    """The images as the classifier reads them (pooled features or pixels), plain and mirrored,
+    and which images were usable."""
+    if "features" not in extra:
+        decoded = decode_images(list(paths), int(extra["image_size"]),
+                                Path(cache_dir) / "pixels" if cache_dir else None, workers, source="mepave_images")
+        return [decoded.pixels, np.asarray(decoded.pixels)[:, :, ::-1]], list(decoded.kept)
+    from pipeline.distant.features import feature_extractor, image_features
+    from pipeline.saliency.config import RegionConfig
 
-        extractor = feature_extractor(RegionConfig(**extra["features"]["backbone"]), extra["features"]["pool"])
-        ids = [str(i) for i in range(len(paths))]
-        root = Path(cache_dir or ".")
-        got = image_features(ids, paths, extractor, root / "features", workers, grid_cache_dir=root / "regions")
-        return got.features, [int(i) for i in got.ids]
-    decoded = decode_images(list(paths), int(extra["image_size"]),
-                            Path(cache_dir) / "pixels" if cache_dir else None, workers, source="mepave_images")
-    return decoded.pixels, list(decoded.kept)
+    backbone, pool, root = RegionConfig(**extra["features"]["backbone"]), extra["features"]["pool"], Path(cache_dir or ".")
+    ids = [str(i) for i in range(len(paths))]
+    plain = image_features(ids, paths, feature_extractor(backbone, pool), root / "features", workers,
+                           grid_cache_dir=root / "regions")
+    mirrored = image_features(ids, paths, feature_extractor(backbone, pool, mirror=True), root / "features", workers)
+    kept = sorted(set(plain.ids) & set(mirrored.ids), key=int)
+    views = [got.features[[got.ids.index(i) for i in kept]] if got.ids != kept else got.features
+             for got in (plain, mirrored)]
+    return views, [int(i) for i in kept]
 
 
 def _embedding(model, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -122,7 +127,8 @@ def _embedding(model, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
 
 def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: Mapping[str, dict],
                   cache_dir: Path | str | None, batch_size: int, workers: int) -> dict[str, SlotPrediction]:
-    """Each ready slot's calibrated value probabilities and embedding, one pass per checkpoint."""
+    """Each ready slot's calibrated value probabilities and embedding per view, one pass per
+    checkpoint and view."""
     from models.attributes import load_classifier
     from pipeline.distant.train import predict_probabilities
 
@@ -130,19 +136,20 @@ def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: 
     paths = [path_of[c] for c in with_image["cid"]]
     for checkpoint, group in pd.DataFrame(list(chosen.values())).groupby("checkpoint") if chosen else []:
         model, extra = load_classifier(checkpoint)
-        inputs, kept = _model_inputs(model, extra, paths, cache_dir, workers)
+        views, kept = _model_inputs(extra, paths, cache_dir, workers)
         kept_cids = with_image["cid"].iloc[kept].tolist()
-        probs = predict_probabilities(model, inputs, batch_size=batch_size, temperatures=extra.get("temperatures"),
-                                      progress=f"labeling {', '.join(sorted(group['slot']))}")
-        embedding = _embedding(model, inputs)
+        probs = [predict_probabilities(model, inputs, batch_size=batch_size, temperatures=extra.get("temperatures"),
+                                       progress=f"labeling {', '.join(sorted(group['slot']))}") for inputs in views]
+        embedding = np.stack([_embedding(model, inputs) for inputs in views])
         classes = {h.name: h.classes for h in model.task_heads}
         multi = {h.name: h.multi_label for h in model.task_heads}
         for row in group.to_dict("records"):
-            tasks = list(row["tasks"])
-            values, p = slot_value_probabilities({t: probs[t] for t in tasks}, row["label_to_value"], classes, multi,
-                                                 row.get("task_weights"))
-            p = p / np.clip(p.sum(axis=1, keepdims=True), 1e-9, None)
-            out[row["slot"]] = SlotPrediction(values, kept_cids, p, embedding)
+            per_view = []
+            for view in probs:
+                values, p = slot_value_probabilities({t: view[t] for t in row["tasks"]}, row["label_to_value"], classes,
+                                                     multi, row.get("task_weights"))
+                per_view.append(p / np.clip(p.sum(axis=1, keepdims=True), 1e-9, None))
+            out[row["slot"]] = SlotPrediction(values, kept_cids, np.stack(per_view), embedding)
     return out
 
 
@@ -151,20 +158,21 @@ def label_slot(slot: str, pred: SlotPrediction, category_of: Mapping[str, str], 
     """The labels of one slot's products: adapted, with reliability and the text's value."""
     applies = [i for i, c in enumerate(pred.cids) if slot in schema.category(category_of[c]).slots]
     cids = [pred.cids[i] for i in applies]
-    source_p, z = pred.probabilities[applies], pred.embedding[applies]
+    source_p, z = pred.probabilities[:, applies], pred.embedding[:, applies]
     anchors = anchor_values(text, slot)
     adapted = adapt_slot(source_p, z, cids, pred.values, anchors, config.adapt)
     best = adapted.probabilities.argmax(axis=1)
     values = np.asarray(pred.values, dtype=object)
     label = values[best]
     confidence = adapted.probabilities[np.arange(len(cids)), best]
-    neighbours = neighbour_agreement(z, best, config.neighbours)
+    neighbours = neighbour_agreement(z.mean(axis=0), best, config.neighbours)
     named = np.asarray([anchors.get(c) for c in cids], dtype=object)
     agrees = np.where(named == None, np.nan, (named == label).astype(float))   # noqa: E711 (elementwise)
     frame = pd.DataFrame({"cid": cids, "slot": slot, "value": label, "confidence": confidence.astype(np.float32),
                           "reliability": combine(confidence, neighbours, agrees),
                           "neighbour_agreement": neighbours, "text_value": pd.array(named, dtype="string"),
-                          "source_value": values[source_p.argmax(axis=1)], "source": "image", "reason": ""})
+                          "source_value": values[source_p.mean(axis=0).argmax(axis=1)], "source": "image",
+                          "reason": ""})
     return frame, adapted.stats
 
 

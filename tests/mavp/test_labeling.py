@@ -92,4 +92,5 @@ def test_labeling_decodes_and_labels_every_image_with_progress(tmp_path, caplog)
     assert labels["source"].tolist() == ["image"] * 3 + ["none"]
     lines = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
     assert [re.sub(r", [\d.]+ image/s, took 00:0\d$", "", line) for line in lines] == [
-        "decoding images (mepave_images, 16 px): 3/3 (100%)", "labeling color: 3/3 (100%)"]
+        "decoding images (mepave_images, 16 px): 3/3 (100%)",
+        "labeling color: 3/3 (100%)", "labeling color: 3/3 (100%)"]          # the plain and the mirrored view

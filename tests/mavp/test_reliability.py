@@ -1,0 +1,33 @@
+"""Reliability: neighbour agreement, the combination, and the measures of how well it ranks."""
+
+import numpy as np
+import pytest
+
+from pipeline.mavp.reliability import accuracy_at_coverage, auroc, combine, neighbour_agreement, risk_coverage
+
+
+def test_a_label_its_neighbours_disagree_with_scores_low():
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(0, 0.1, (20, 4)) + [5, 0, 0, 0], rng.normal(0, 0.1, (20, 4)) - [5, 0, 0, 0]])
+    labels = np.array([0] * 20 + [1] * 20)
+    labels[3] = 1                                          # one wrong label inside the first cluster
+    agreement = neighbour_agreement(z, labels, k=5)
+    assert agreement[3] == 0.0 and agreement[20:].min() == 1.0
+    assert agreement[[0, 1, 2]].max() <= 1.0 and agreement[:20].mean() > 0.7
+
+
+def test_combination_averages_the_evidence_there_is():
+    out = combine(np.array([0.9, 0.9, 0.9]), np.array([0.6, 0.6, 0.6]), np.array([np.nan, 1.0, 0.0]))
+    np.testing.assert_allclose(out, [0.75, 2.5 / 3, 1.5 / 3], rtol=1e-6)
+
+
+def test_auroc_and_coverage_measures():
+    correct = np.array([True, True, False, True, False])
+    assert auroc(np.array([0.9, 0.8, 0.1, 0.7, 0.2]), correct) == 1.0
+    assert auroc(np.array([0.1, 0.2, 0.9, 0.3, 0.8]), correct) == 0.0
+    assert auroc(np.full(5, 0.5), correct) == 0.5
+    assert auroc(np.ones(3), np.ones(3, bool)) is None
+    scores = np.array([0.9, 0.8, 0.1, 0.7, 0.2])
+    assert accuracy_at_coverage(scores, correct, 0.6) == 1.0 and accuracy_at_coverage(scores, correct, 1.0) == 0.6
+    coverage, risk = risk_coverage(scores, correct)
+    assert coverage[-1] == pytest.approx(1.0) and risk[-1] == pytest.approx(0.4) and risk[0] == 0.0
