@@ -99,7 +99,7 @@ def _model_inputs(extra: Mapping, paths: Sequence[str], cache_dir: Path | str | 
     if "features" not in extra:
         decoded = decode_images(list(paths), int(extra["image_size"]),
                                 Path(cache_dir) / "pixels" if cache_dir else None, workers, source="mepave_images")
-        return [decoded.pixels, np.asarray(decoded.pixels)[:, :, ::-1]], list(decoded.kept)
+        return [decoded.pixels, np.ascontiguousarray(np.asarray(decoded.pixels)[:, :, ::-1])], list(decoded.kept)
     from pipeline.distant.features import feature_extractor, image_features
     from pipeline.saliency.config import RegionConfig
 
