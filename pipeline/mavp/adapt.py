@@ -86,12 +86,12 @@ def adapt_slot(probabilities: np.ndarray, embedding: np.ndarray, cids: Sequence[
     views = len(log_p)
     for k in range(config.folds):
         train = torch.from_numpy(usable & (fold != k))
-        held = torch.from_numpy(fold == k)
-        if int(train.sum()) < config.min_anchors or not bool(held.any()):
+        held = fold == k
+        if int(train.sum()) < config.min_anchors or not held.any():
             continue
         correction = _fit_correction(log_p[:, train].flatten(0, 1), z[:, train].flatten(0, 1),
                                      y[train].repeat(views), config)
         with torch.no_grad():
-            out[held.numpy()] = torch.softmax(log_p[:, held] + correction(z[:, held]), dim=-1).mean(dim=0).numpy()
+            out[held] = torch.softmax(log_p[:, held] + correction(z[:, held]), dim=-1).mean(dim=0).numpy()
     stats["adapted"] = True
     return Adapted(out, stats)

@@ -191,8 +191,8 @@ def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers:
     with_image = products[products["cid"].isin(path_of)]
     stats = {"products": int(len(products)), "without_image": int(len(products) - len(with_image)),
              "labelled": {}, "no_classifier": {}, "adaptation": {}}
-    predictions = predict_slots(with_image, path_of, chosen, cache_dir, batch_size, workers)
     category_of = dict(zip(products["cid"], products["category"]))
+    predictions = predict_slots(with_image, path_of, chosen, cache_dir, batch_size, workers)
     parts = []
     for slot, pred in sorted(predictions.items()):
         frame, stats["adaptation"][slot] = label_slot(slot, pred, category_of, text, schema, config)

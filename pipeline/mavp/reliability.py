@@ -21,22 +21,27 @@ import pandas as pd
 import torch
 
 
-def neighbour_agreement(embedding: np.ndarray, labels: np.ndarray, k: int = 10, chunk: int = 1024) -> np.ndarray:
-    """Per row: the share of its ``k`` nearest other rows (cosine) whose label equals its own."""
-    n = len(labels)
-    if n < 2:
-        return np.ones(n, np.float32)
-    k = min(k, n - 1)
+def nearest_neighbours(embedding: np.ndarray, k: int = 10, chunk: int = 1024) -> np.ndarray:
+    """(N, k) indices of each row's ``k`` nearest other rows by cosine similarity."""
+    n = len(embedding)
+    k = max(0, min(k, n - 1))
     z = torch.nn.functional.normalize(torch.from_numpy(np.asarray(embedding, dtype=np.float32)), dim=1)
-    y = torch.from_numpy(np.asarray(labels))
-    out = np.zeros(n, np.float32)
+    out = np.zeros((n, k), np.int64)
     for start in range(0, n, chunk):
         sim = z[start:start + chunk] @ z.T
         rows = torch.arange(start, min(n, start + chunk))
         sim[torch.arange(len(rows)), rows] = -np.inf            # not its own neighbour
-        nearest = sim.topk(k, dim=1).indices
-        out[start:start + len(rows)] = (y[nearest] == y[rows, None]).float().mean(dim=1).numpy()
+        out[start:start + len(rows)] = sim.topk(k, dim=1).indices.numpy()
     return out
+
+
+def neighbour_agreement(embedding: np.ndarray, labels: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per row: the share of its ``k`` nearest other rows (cosine) whose label equals its own."""
+    labels = np.asarray(labels)
+    if len(labels) < 2:
+        return np.ones(len(labels), np.float32)
+    nearest = nearest_neighbours(embedding, k)
+    return (labels[nearest] == labels[:, None]).mean(axis=1).astype(np.float32)
 
 
 def combine(probability: np.ndarray, neighbours: np.ndarray, text_agrees: np.ndarray) -> np.ndarray:
