@@ -112,7 +112,8 @@ def mepave_image_labels(context: dg.AssetExecutionContext, config: LabelingConfi
 
 MavpConfig = run_config_class("MavpConfig", AssemblyConfig,
                               "split: grouped (default; no cid in two splits) or random (the paper's 8:1:1 over "
-                              "instances); seed of the split; name on the dataset card.")
+                              "instances); seed of the split; name on the dataset card; min_reliability: image "
+                              "labels below it become none (source none), counted in the report (0: keep all).")
 
 
 def _read_rejects(layout: HomeLayout) -> dict[str, pd.DataFrame]:
@@ -315,9 +316,34 @@ def image_labels_beat_majority(mavp_home: MavpHome) -> dg.AssetCheckResult:
                                                                          "majority_baseline": "majority %"}))})
 
 
+@dg.asset_check(asset=mavp, blocking=False,
+                description="Every image label has a reliability in [0, 1] (none elsewhere), and where the truth is "
+                            "known (sample profile) the reliability tells right labels from wrong ones: AUROC over "
+                            "all image labels >= 0.8. Warns otherwise, listing the slots below it.")
+def image_label_reliability(mavp_home: MavpHome) -> dg.AssetCheckResult:
+    bad, quality = {}, _quality(mavp_home)
+    for split, frame in _split_frames(mavp_home).items():
+        for slot in quality["partition"]["image"]:
+            image = frame[f"{slot}_source"] == "image"
+            score = frame[f"{slot}_reliability"]
+            wrong = int((image & ~score.between(0, 1)).sum() + (~image & score.notna()).sum())
+            if wrong:
+                bad[f"{split}.{slot}"] = wrong
+    rows = pd.DataFrame(quality.get("reliability") or [], columns=["slot", "labels", "auroc"])
+    overall = rows.loc[rows["slot"] == "All", "auroc"]
+    auroc = float(overall.iloc[0]) if len(overall) and overall.notna().all() else None
+    weak = rows[(rows["slot"] != "All") & (rows["auroc"] < 0.8)]["slot"].tolist()
+    passed = not bad and (auroc is None or auroc >= 0.8)
+    basis = f"AUROC {auroc:.3f} over all image labels" if auroc is not None else "no truth (real data): range only"
+    return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN, description=basis,
+                               metadata={"out_of_range": dg.MetadataValue.json(bad),
+                                         "slots_below_0.8": dg.MetadataValue.json(weak),
+                                         "auroc_by_slot": table(rows)})
+
+
 mavp_assets = [mepave_image_labels, mavp]
 mavp_checks = [every_split_non_empty, no_cid_across_splits, values_in_vocabulary, row_counts_match_report,
-               image_labels_beat_majority]
+               image_labels_beat_majority, image_label_reliability]
 
 # -- rebuilds --------------------------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ class LabelConfig:
     adapt_weight_decay: float = 1e-2
     min_anchors: int = 20            # fewer anchors in the training folds: no adaptation of that slot
     neighbours: int = 10             # K of the visual-neighbour agreement (PV2TEA uses 10)
+    mirror: bool = True              # also read each image mirrored (test-time flip; the adaptation learns both)
     seed: int = 0
 
     @property
@@ -92,25 +93,26 @@ class SlotPrediction:
     embedding: np.ndarray            # (views, N, D) what its heads read
 
 
-def _model_inputs(extra: Mapping, paths: Sequence[str], cache_dir: Path | str | None,
-                  workers: int) -> tuple[list[np.ndarray], list[int]]:
-    """The images as the classifier reads them (pooled features or pixels), plain and mirrored,
-    and which images were usable."""
+def _model_inputs(extra: Mapping, paths: Sequence[str], cache_dir: Path | str | None, workers: int,
+                  mirror: bool = True) -> tuple[list[np.ndarray], list[int]]:
+    """The images as the classifier reads them (pooled features or pixels), plain and (with
+    ``mirror``) mirrored, and which images were usable."""
     if "features" not in extra:
         decoded = decode_images(list(paths), int(extra["image_size"]),
                                 Path(cache_dir) / "pixels" if cache_dir else None, workers, source="mepave_images")
-        return [decoded.pixels, np.ascontiguousarray(np.asarray(decoded.pixels)[:, :, ::-1])], list(decoded.kept)
+        mirrored = [np.ascontiguousarray(np.asarray(decoded.pixels)[:, :, ::-1])] if mirror else []
+        return [decoded.pixels, *mirrored], list(decoded.kept)
     from pipeline.distant.features import feature_extractor, image_features
     from pipeline.saliency.config import RegionConfig
 
     backbone, pool, root = RegionConfig(**extra["features"]["backbone"]), extra["features"]["pool"], Path(cache_dir or ".")
     ids = [str(i) for i in range(len(paths))]
-    plain = image_features(ids, paths, feature_extractor(backbone, pool), root / "features", workers,
-                           grid_cache_dir=root / "regions")
-    mirrored = image_features(ids, paths, feature_extractor(backbone, pool, mirror=True), root / "features", workers)
-    kept = sorted(set(plain.ids) & set(mirrored.ids), key=int)
-    views = [got.features[[got.ids.index(i) for i in kept]] if got.ids != kept else got.features
-             for got in (plain, mirrored)]
+    got = [image_features(ids, paths, feature_extractor(backbone, pool), root / "features", workers,
+                          grid_cache_dir=root / "regions")]
+    if mirror:
+        got.append(image_features(ids, paths, feature_extractor(backbone, pool, mirror=True), root / "features", workers))
+    kept = sorted(set.intersection(*[set(g.ids) for g in got]), key=int)
+    views = [g.features[[g.ids.index(i) for i in kept]] if g.ids != kept else g.features for g in got]
     return views, [int(i) for i in kept]
 
 
@@ -126,7 +128,8 @@ def _embedding(model, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
 
 
 def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: Mapping[str, dict],
-                  cache_dir: Path | str | None, batch_size: int, workers: int) -> dict[str, SlotPrediction]:
+                  cache_dir: Path | str | None, batch_size: int, workers: int,
+                  mirror: bool = True) -> dict[str, SlotPrediction]:
     """Each ready slot's calibrated value probabilities and embedding per view, one pass per
     checkpoint and view."""
     from models.attributes import load_classifier
@@ -136,7 +139,7 @@ def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: 
     paths = [path_of[c] for c in with_image["cid"]]
     for checkpoint, group in pd.DataFrame(list(chosen.values())).groupby("checkpoint") if chosen else []:
         model, extra = load_classifier(checkpoint)
-        views, kept = _model_inputs(extra, paths, cache_dir, workers)
+        views, kept = _model_inputs(extra, paths, cache_dir, workers, mirror)
         kept_cids = with_image["cid"].iloc[kept].tolist()
         probs = [predict_probabilities(model, inputs, batch_size=batch_size, temperatures=extra.get("temperatures"),
                                        progress=f"labeling {', '.join(sorted(group['slot']))}") for inputs in views]
@@ -192,7 +195,7 @@ def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers:
     stats = {"products": int(len(products)), "without_image": int(len(products) - len(with_image)),
              "labelled": {}, "no_classifier": {}, "adaptation": {}}
     category_of = dict(zip(products["cid"], products["category"]))
-    predictions = predict_slots(with_image, path_of, chosen, cache_dir, batch_size, workers)
+    predictions = predict_slots(with_image, path_of, chosen, cache_dir, batch_size, workers, config.mirror)
     parts = []
     for slot, pred in sorted(predictions.items()):
         frame, stats["adaptation"][slot] = label_slot(slot, pred, category_of, text, schema, config)
