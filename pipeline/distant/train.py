@@ -82,7 +82,7 @@ Classifier = AttributeClassifier | GridProbe
 def model_input(model: Classifier, batch: np.ndarray) -> torch.Tensor:
     """What the model reads from a batch of its inputs: pooled features as they are, uint8
     NHWC pixels ImageNet-normalised."""
-    x = torch.from_numpy(np.asarray(batch))
+    x = torch.from_numpy(np.array(batch))          # a copy: memory-mapped pixels are read-only
     return x.float() if isinstance(model, GridProbe) else normalize_pixels(x)
 
 

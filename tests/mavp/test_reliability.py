@@ -31,3 +31,22 @@ def test_auroc_and_coverage_measures():
     assert accuracy_at_coverage(scores, correct, 0.6) == 1.0 and accuracy_at_coverage(scores, correct, 1.0) == 0.6
     coverage, risk = risk_coverage(scores, correct)
     assert coverage[-1] == pytest.approx(1.0) and risk[-1] == pytest.approx(0.4) and risk[0] == 0.0
+
+
+def test_contact_sheet_shows_the_least_reliable_labels_first(tmp_path):
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    from pipeline.mavp.contact import contact_sheet, least_reliable
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(path)
+    labels = pd.DataFrame({"cid": ["a", "b", "c", "d"], "slot": ["toecap"] * 3 + ["color"],
+                           "value": ["圆头", "尖头", "圆头", "红色"], "reliability": [0.9, 0.2, 0.5, 0.1],
+                           "text_value": [None, "圆头", None, None], "source": ["image"] * 4})
+    rows = least_reliable(labels, "toecap", n=2)
+    assert rows["cid"].tolist() == ["b", "c"]
+    png = contact_sheet(rows, {"b": str(path)}, "toecap", ["圆头", "尖头"])     # c's image is missing: drawn as such
+    assert Image.open(io.BytesIO(png)).size[0] == 430
