@@ -72,9 +72,18 @@ def _classifier_asset(source: str) -> dg.AssetsDefinition:
 
 
 def _model_rows(record: dict) -> pd.DataFrame:
-    return pd.DataFrame([{"model": m["name"], "epochs": m["epochs"], "seconds": round(m["seconds"], 1),
-                          "train img/s": round(m["train_images_per_second"], 1),
-                          "infer img/s": round(m["inference_images_per_second"], 1)} for m in record["models"]])
+    """One row per model: its cost, and its validation curve (mean validation accuracy over its
+    tasks after each epoch; training stops after ``patience`` epochs without a better one and
+    keeps the best)."""
+    rows = []
+    for m in record["models"]:
+        curve = [h["val_score"] for h in m.get("history", []) if "val_score" in h]
+        rows.append({"model": m["name"], "epochs": m["epochs"],
+                     "best epoch": int(max(range(len(curve)), key=curve.__getitem__)) + 1 if curve else None,
+                     "validation curve": " ".join(f"{v:.2f}" for v in curve), "seconds": round(m["seconds"], 1),
+                     "train img/s": round(m["train_images_per_second"], 1),
+                     "infer img/s": round(m["inference_images_per_second"], 1)})
+    return pd.DataFrame(rows)
 
 
 CHANCE_COLUMNS = {"n": "test images of the task", "test %": "the task's best test accuracy",
