@@ -25,7 +25,6 @@ from pipeline.mavp.labeling import LabelConfig, labeling_key
 from pipeline.mavp.text_values import text_values
 from pipeline.mavp.publish import publish, split_files
 from pipeline.mavp.quality import labels_against_majority
-from pipeline.reporting import counts_markdown
 from pipeline.schema import Schema, default_schema
 from pipeline.splits import SPLITS
 
