@@ -50,3 +50,11 @@ def test_contact_sheet_shows_the_least_reliable_labels_first(tmp_path):
     assert rows["cid"].tolist() == ["b", "c"]
     png = contact_sheet(rows, {"b": str(path)}, "toecap", ["圆头", "尖头"])     # c's image is missing: drawn as such
     assert Image.open(io.BytesIO(png)).size[0] == 430
+
+
+def test_without_a_chinese_font_values_are_drawn_by_their_index(monkeypatch):
+    from pipeline.mavp import contact
+
+    monkeypatch.setattr(contact, "cjk_font", lambda: None)
+    assert contact._value_text("尖头", ["圆头", "尖头"]) == "#1"
+    assert contact._value_text(None, ["圆头"]) == "-" and contact._value_text("方头", ["圆头"]) == "?"
