@@ -29,7 +29,6 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.75, 1.05)
     rotate: float = 12.0                # degrees, either way
     shift: float = 0.12                 # share of the image size, either way
-    squeeze: tuple[float, float] = (1.0, 1.0)   # horizontal foreshortening (a turned viewpoint); 1: none
 
 
 def plain_backdrop(pixels: np.ndarray, light: int = 200, spread: int = 30, border_share: float = 0.7) -> np.ndarray:
@@ -68,10 +67,8 @@ def augment(images: torch.Tensor, backdrop: torch.Tensor, config: AugmentConfig,
     zoom = 1.0 / (lo + (hi - lo) * torch.rand(b, generator=generator))     # grid scale: >1 shrinks
     mirror = torch.where(torch.rand(b, generator=generator) < config.flip, -1.0, 1.0)
     shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * config.shift * 2
-    lo, hi = config.squeeze
-    narrow = 1.0 / (lo + (hi - lo) * torch.rand(b, generator=generator))   # >1 narrows the product
     cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
-    theta = torch.stack([torch.stack([cos * mirror * narrow, -sin, shift[:, 0]], -1),
-                         torch.stack([sin * mirror * narrow, cos, shift[:, 1]], -1)], 1)
+    theta = torch.stack([torch.stack([cos * mirror, -sin, shift[:, 0]], -1),
+                         torch.stack([sin * mirror, cos, shift[:, 1]], -1)], 1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

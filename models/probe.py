@@ -42,8 +42,7 @@ def pooled_features(cells: np.ndarray, pool: int, chunk: int = 1024) -> np.ndarr
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    dim: int                      # pooled feature size
-    pool: int = 3
+    dim: int                      # pooled feature size (the pooling is the features', see pipeline.distant.features)
 
 
 class GridProbe(nn.Module):
@@ -70,11 +69,11 @@ class GridProbe(nn.Module):
         return {"kind": "grid_probe", "probe": asdict(self.spec), "heads": [asdict(h) for h in self.task_heads]}
 
 
-def build_probe(features: np.ndarray, heads: Sequence[TaskHead], pool: int) -> GridProbe:
+def build_probe(features: np.ndarray, heads: Sequence[TaskHead]) -> GridProbe:
     """A probe with random heads, standardised by ``features`` (its training rows)."""
     # a floor, not an offset: a random backbone's features can be 1e-4 small and still tell classes apart
     mean, std = features.mean(axis=0), np.maximum(features.std(axis=0), 1e-8)
-    return GridProbe(ProbeSpec(int(features.shape[1]), pool), heads, mean, std)
+    return GridProbe(ProbeSpec(int(features.shape[1])), heads, mean, std)
 
 
 def probe_from_description(describe: dict) -> GridProbe:

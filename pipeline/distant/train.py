@@ -182,7 +182,7 @@ def train_classifier(data: SourceImages, name: str, strategy: str, tasks: Sequen
 
     torch.manual_seed(config.seed)
     probe = config.kind == "grid_probe"
-    model = (build_probe(data.inputs[train_rows], heads, config.pool) if probe
+    model = (build_probe(data.inputs[train_rows], heads) if probe
              else build_attribute_classifier(backbone_spec(config), heads, config.weights or None))
 
     def batch(idx: np.ndarray) -> dict[str, torch.Tensor]:

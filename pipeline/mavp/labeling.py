@@ -21,6 +21,7 @@ visual-neighbour agreement and the text's word (:mod:`pipeline.mavp.reliability`
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -112,7 +113,7 @@ def _model_inputs(extra: Mapping, paths: Sequence[str], cache_dir: Path | str | 
     if mirror:
         got.append(image_features(ids, paths, feature_extractor(backbone, pool, mirror=True), root / "features", workers))
     kept = sorted(set.intersection(*[set(g.ids) for g in got]), key=int)
-    views = [g.features[[g.ids.index(i) for i in kept]] if g.ids != kept else g.features for g in got]
+    views = [g.features if g.ids == kept else g.features[[g.ids.index(i) for i in kept]] for g in got]
     return views, [int(i) for i in kept]
 
 
@@ -137,9 +138,13 @@ def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: 
 
     out: dict[str, SlotPrediction] = {}
     paths = [path_of[c] for c in with_image["cid"]]
+    inputs_of: dict[str, tuple[list[np.ndarray], list[int]]] = {}   # the probes of every source read the same features
     for checkpoint, group in pd.DataFrame(list(chosen.values())).groupby("checkpoint") if chosen else []:
         model, extra = load_classifier(checkpoint)
-        views, kept = _model_inputs(extra, paths, cache_dir, workers, mirror)
+        how = json.dumps({k: extra.get(k) for k in ("features", "image_size")}, sort_keys=True)
+        if how not in inputs_of:
+            inputs_of[how] = _model_inputs(extra, paths, cache_dir, workers, mirror)
+        views, kept = inputs_of[how]
         kept_cids = with_image["cid"].iloc[kept].tolist()
         probs = [predict_probabilities(model, inputs, batch_size=batch_size, temperatures=extra.get("temperatures"),
                                        progress=f"labeling {', '.join(sorted(group['slot']))}") for inputs in views]

@@ -73,25 +73,22 @@ def table_vi(dataset: pd.DataFrame, text: pd.DataFrame, image_slots: Sequence[st
     return pd.DataFrame(rows)
 
 
-def truth_accuracy(labels: pd.DataFrame, truth: pd.DataFrame, image_slots: Sequence[str]) -> pd.DataFrame:
-    """Per image slot: how many products got an image label, and how many of those are right."""
-    rows = []
-    for slot in image_slots:
-        got = labels[(labels["slot"] == slot) & (labels["source"] == "image")][["cid", "value"]]
-        if slot in truth.columns:
-            got = got.merge(truth[["cid", slot]].rename(columns={slot: "true_value"}), on="cid").dropna()
-        else:
-            got = got.iloc[0:0].assign(true_value=[])
-        rows.append({"slot": slot, "products": int(len(got)), "truth_accuracy": _accuracy(got["value"] == got["true_value"]),
-                     "majority_baseline": _majority(got["true_value"])})
-    return pd.DataFrame(rows)
-
-
 def _scored(labels: pd.DataFrame, truth: pd.DataFrame, slot: str) -> pd.DataFrame:
+    """One slot's image labels with the product's true value (``true_value``), where it has one."""
     got = labels[(labels["slot"] == slot) & (labels["source"] == "image")]
     if slot not in truth.columns:
         return got.iloc[0:0].assign(true_value=[])
     return got.merge(truth[["cid", slot]].rename(columns={slot: "true_value"}), on="cid").dropna(subset=["true_value"])
+
+
+def truth_accuracy(labels: pd.DataFrame, truth: pd.DataFrame, image_slots: Sequence[str]) -> pd.DataFrame:
+    """Per image slot: how many products got an image label, and how many of those are right."""
+    rows = []
+    for slot in image_slots:
+        got = _scored(labels, truth, slot)
+        rows.append({"slot": slot, "products": int(len(got)), "truth_accuracy": _accuracy(got["value"] == got["true_value"]),
+                     "majority_baseline": _majority(got["true_value"])})
+    return pd.DataFrame(rows)
 
 
 def reliability_table(labels: pd.DataFrame, truth: pd.DataFrame, image_slots: Sequence[str]) -> pd.DataFrame:

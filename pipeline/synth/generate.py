@@ -61,7 +61,7 @@ def generate_sample(out_dir: str | os.PathLike, seed: int = 0, scale: float = 1.
                     schema: Schema | None = None) -> dict:
     """Write a synthetic sample of every source under ``out_dir`` and return its manifest.
 
-    ``scale`` sizes everything (1.0: 2,000 MEPAVE products / 5,577 sentences, the per-category
+    ``scale`` sizes everything (1.0: 3,000 MEPAVE products / 8,366 sentences, the per-category
     floor of :mod:`.world`; 2,000 FashionAI, 1,200 UT-ZAP50K, 1,500 iFashion and 600 crawled
     images; 66: the paper's 79k MEPAVE instances). Same ``seed``, ``scale``, ``label_noise`` and
     ``image_size`` give byte-identical files whatever ``workers`` is (None: one process for small

@@ -23,7 +23,7 @@ def test_pooling_keeps_the_grid_mean_and_where_a_detail_is():
 
 def test_a_saved_probe_reloads_with_its_standardisation_and_heads(tmp_path):
     features = np.random.default_rng(0).normal(3.0, 2.0, (50, 20)).astype(np.float32)
-    probe = build_probe(features, [TaskHead("color", ("Red", "Blue")), TaskHead("finish", ("A", "B", "C"), True)], pool=1)
+    probe = build_probe(features, [TaskHead("color", ("Red", "Blue")), TaskHead("finish", ("A", "B", "C"), True)])
     z = probe.embed(torch.from_numpy(features))
     np.testing.assert_allclose(z.mean(0).detach().numpy(), 0, atol=1e-5)
     save_classifier(probe, tmp_path / "probe.pt", extra={"features": {"pool": 1}})
