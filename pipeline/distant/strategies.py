@@ -153,7 +153,7 @@ def train_source(source: str, table: pd.DataFrame, config: ClassifierConfig, mod
     data = source_data(table, config, cache_dir, backbone)
     classes = {t: list(lab.classes) for t, lab in data.tasks.items()}
     targets = np.concatenate([lab.targets.ravel() for lab in data.tasks.values()] or [np.zeros(0, np.float32)])
-    key = content_key("distant/v2", source, asdict(config), data.inputs_key, data.image_ids, classes, targets)
+    key = content_key("distant/v3", source, asdict(config), data.inputs_key, data.image_ids, classes, targets)
     folder = models_dir / source / key
     results_path = folder / RESULTS_FILE
     baselines = {"test_majority_baseline": majority_baselines(data)}
