@@ -10,9 +10,8 @@ from assets.configs import run_config_class, to_settings
 from assets.metadata import OWNERS, code_version, home_path, percent, table
 from assets.resources import MavpHome
 from assets.saliency import CPU_HEAVY, backbone_overrides, read_partition, region_backbone, slot_partition
-from assets.sources import source_assets
-from pipeline.distant.config import (DEFAULT_SLOT_CLASSIFIERS, CrawlTraining, FashionAITraining, IFashionTraining,
-                                     UTZap50kTraining)
+from assets.sources import records_assets
+from pipeline.distant.config import DEFAULT_SLOT_CLASSIFIERS
 from pipeline.distant.report import source_markdown, task_rows, tasks_above_chance
 from pipeline.distant.selection import (READY, choose_slot_classifiers, format_choice, parse_choice,
                                         write_slot_classifiers)
@@ -20,32 +19,28 @@ from pipeline.home import HomeLayout
 from pipeline.saliency.config import RegionConfig
 from pipeline.io import atomic_path, write_json, write_parquet
 from pipeline.schema import default_schema
+from pipeline.sources.registry import SourceSpec, vision_sources
 
 GROUP = "distant_supervision"
 TAGS = {"mavp/stage": "distant_supervision"}
-TRAINING = {"fashionai": FashionAITraining, "utzap50k": UTZap50kTraining, "ifashion": IFashionTraining,
-            "crawl": CrawlTraining}
-TABLE_NAMES = {"fashionai": "Table I (FashionAI)", "utzap50k": "Table II (UT-ZAP50K)",
-               "ifashion": "Table III (iFashion)", "crawl": "Table IV (crawled images)"}
 
 
-def _classifier_asset(source: str) -> dg.AssetsDefinition:
-    settings = TRAINING[source]
+def _classifier_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+    source, settings = spec.kind, spec.training
     config_class = run_config_class(f"{settings.__name__}Config", settings, settings.__doc__ or "")
-    records_asset = next(a for a in source_assets if a.key.path[-1] == f"{source}_records")
 
-    @dg.asset(name=f"{source}_classifier", group_name=GROUP, deps=[records_asset, region_backbone], op_tags=CPU_HEAVY,
+    @dg.asset(name=f"{source}_classifier", group_name=GROUP, deps=[records_assets[source], region_backbone], op_tags=CPU_HEAVY,
               kinds={"pytorch", "timm"}, owners=OWNERS, tags={**TAGS, "mavp/source": source},
               code_version=code_version("pipeline/distant", "models/attributes.py", "models/backbones.py",
                                         "models/probe.py", "models/augment.py", "models/training.py"),
-              description=f"Attribute classifiers on {source} with the paper's strategies; {TABLE_NAMES[source]}. "
+              description=f"Attribute classifiers on {source} with the paper's strategies; {spec.paper_table}. "
                           "Sample profile: linear heads over the frozen region backbone (ImageNet EfficientNet-Lite0, "
                           "192 px) on augmented views; kind finetune: a whole Swin on pixels.")
     def _asset(context: dg.AssetExecutionContext, config: config_class, mavp_home: MavpHome) -> dg.MaterializeResult:
         from pipeline.distant.strategies import train_source   # torch: imported only where it trains
 
         layout = mavp_home.layout
-        records = pd.read_parquet(layout.table(f"{source}_records"))
+        records = pd.read_parquet(layout.table(spec.table))
         training = to_settings(config, settings)
         probe = training.kind == "grid_probe"
         backbone = RegionConfig(**backbone_overrides(layout)) if probe else None
@@ -58,7 +53,7 @@ def _classifier_asset(source: str) -> dg.AssetsDefinition:
         rejects = pd.read_parquet(record["rejects_path"])
         write_parquet(rejects, layout.rejects(f"{source}_classifier"))
         return dg.MaterializeResult(metadata={
-            TABLE_NAMES[source]: table(task_rows(record)),
+            spec.paper_table: table(task_rows(record)),
             "above_chance": table(_chance_rows(tasks_above_chance(record)), CHANCE_COLUMNS),
             "models": table(_model_rows(record)),
             "image_rejects": int(len(rejects)),
@@ -115,8 +110,8 @@ def _classifier_check(asset_def: dg.AssetsDefinition, source: str) -> dg.AssetCh
     return _check
 
 
-classifier_assets = [_classifier_asset(source) for source in TRAINING]
-classifier_checks = [_classifier_check(a, source) for a, source in zip(classifier_assets, TRAINING)]
+classifier_assets = [_classifier_asset(spec) for spec in vision_sources()]
+classifier_checks = [_classifier_check(a, spec.kind) for a, spec in zip(classifier_assets, vision_sources())]
 
 
 class SlotClassifiersConfig(dg.Config):
@@ -128,7 +123,7 @@ class SlotClassifiersConfig(dg.Config):
 
 def read_source_records(layout: HomeLayout) -> dict[str, dict]:
     return {source: json.loads(layout.distant_record(source).read_text(encoding="utf-8"))
-            for source in TRAINING if layout.distant_record(source).is_file()}
+            for source in (s.kind for s in vision_sources()) if layout.distant_record(source).is_file()}
 
 
 @dg.asset(group_name=GROUP, deps=[*classifier_assets, slot_partition], kinds={"python", "json"}, owners=OWNERS,

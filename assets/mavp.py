@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from assets.configs import run_config_class, to_settings
-from assets.distant import TRAINING, slot_classifiers
+from assets.distant import slot_classifiers
 from assets.metadata import (OWNERS, code_version, column_schema, home_path, inline_figure, percent, publish_figure,
                              table)
 from assets.resources import MavpHome
@@ -26,10 +26,10 @@ from pipeline.mavp.text_values import text_values
 from pipeline.mavp.publish import publish, split_files
 from pipeline.mavp.quality import labels_against_majority
 from pipeline.schema import Schema, default_schema
+from pipeline.sources.registry import FOLDER_KINDS, vision_sources
 from pipeline.splits import SPLITS
 
 GROUP = "mavp"
-SOURCE_KINDS = ("mepave", "mepave_images", "fashionai", "utzap50k", "ifashion", "crawl")
 TAGS = {"mavp/stage": "mavp"}
 REPORT_FIGURES = {"table_vi.png": "Table VI: relative and truth accuracy per image slot",
                   "risk_coverage.png": "risk-coverage of the image labels' reliability",
@@ -135,8 +135,8 @@ def _build_inputs(mavp_home: MavpHome) -> BuildInputs:
         rejects=_read_rejects(layout),
         saliency=_optional_parquet(layout.slot_saliency),
         classifiers=read_slot_classifiers(layout.slot_classifiers),
-        source_tables={s: layout.distant_table(s).read_text(encoding="utf-8") for s in TRAINING
-                       if layout.distant_table(s).is_file()},
+        source_tables={s.kind: layout.distant_table(s.kind).read_text(encoding="utf-8") for s in vision_sources()
+                       if layout.distant_table(s.kind).is_file()},
         saliency_chart=layout.saliency_chart if layout.saliency_chart.is_file() else None,
         truth=pd.read_parquet(truth_file) if mavp_home.profile == "sample" and truth_file.is_file() else None,
         home=layout.root, source_roots=list(_source_dirs(mavp_home).values()),
@@ -145,7 +145,7 @@ def _build_inputs(mavp_home: MavpHome) -> BuildInputs:
 
 def _source_dirs(mavp_home: MavpHome) -> dict[str, Path]:
     dirs = {}
-    for kind in SOURCE_KINDS:
+    for kind in FOLDER_KINDS:
         try:
             dirs[kind] = mavp_home.source_dir(kind)
         except dg.Failure:

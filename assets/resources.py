@@ -5,27 +5,24 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from pydantic import create_model
 
 from pipeline.home import DEFAULT_HOME, HOME_ENV, HomeLayout
+from pipeline.sources.registry import FOLDER_KINDS
 
 PROFILES = ("sample", "paper")
 
 
-class MavpHome(dg.ConfigurableResource):
+class _MavpHome(dg.ConfigurableResource):
     """Where everything lives (``MAVP_HOME``, default ``.mavp``) and which profile runs.
 
     ``sample`` reads the synthetic sources the graph writes under ``home/sources/sample``;
-    ``paper`` reads the real dataset directories given here.
+    ``paper`` reads the real dataset directories given here: one ``<kind>_dir`` per source of
+    the registry (``mepave_dir``, ``fashionai_dir``, ...) and ``mepave_images_dir``.
     """
 
     home: str = os.environ.get(HOME_ENV) or DEFAULT_HOME
     profile: str = "sample"
-    mepave_dir: str = ""
-    mepave_images_dir: str = ""
-    fashionai_dir: str = ""
-    utzap50k_dir: str = ""
-    ifashion_dir: str = ""
-    crawl_dir: str = ""
 
     @property
     def layout(self) -> HomeLayout:
@@ -36,17 +33,17 @@ class MavpHome(dg.ConfigurableResource):
         """The directory a reader takes for ``kind`` under the active profile."""
         if self.profile not in PROFILES:
             raise dg.Failure(f"unknown profile {self.profile!r}; expected one of {PROFILES}")
+        if kind not in FOLDER_KINDS:
+            raise dg.Failure(f"unknown source folder {kind!r}; expected one of {FOLDER_KINDS}")
         if self.profile == "sample":
-            layout = self.layout.sample
-            return {
-                "mepave": layout.mepave_dir,
-                "mepave_images": layout.mepave_images,
-                "fashionai": layout.fashionai_root,
-                "utzap50k": layout.utzap50k_root,
-                "ifashion": layout.ifashion_root,
-                "crawl": layout.crawl_root,
-            }[kind]
+            return self.layout.sample.source_dir(kind)
         configured = getattr(self, f"{kind}_dir")
         if not configured:
             raise dg.Failure(f"profile 'paper' needs {kind}_dir set on the mavp_home resource")
         return Path(configured)
+
+
+# One folder setting per source of the registry, so a new source needs no edit here.
+MavpHome = create_model("MavpHome", __base__=_MavpHome, __module__=__name__,
+                        **{f"{kind}_dir": (str, "") for kind in FOLDER_KINDS})
+MavpHome.__doc__ = _MavpHome.__doc__

@@ -11,13 +11,14 @@ import pandas as pd
 from assets.configs import run_config_class, to_settings
 from assets.metadata import OWNERS, code_version, column_schema, home_path, inline_figure, table
 from assets.resources import MavpHome
-from assets.sources import mepave_image_records, mepave_records, source_assets
+from assets.sources import mepave_image_records, mepave_records, records_assets
 from pipeline.home import HomeLayout
 from pipeline.io import write_json, write_parquet
 from pipeline.saliency.config import BackbonePretrainConfig, PredictorConfig, RegionConfig
 from pipeline.saliency.report import saliency_chart
 from pipeline.saliency.scoring import MEASURED, PartitionRule, decide, partition, slot_table, text_evidence
 from pipeline.schema import default_schema
+from pipeline.sources.registry import vision_sources
 
 # The torch-side modules (torch, timm, transformers, torchvision: ~4 s to import) are imported
 # inside the assets that train or extract, so that every other step's subprocess, and the code
@@ -27,7 +28,6 @@ GROUP = "saliency"
 TAGS = {"mavp/stage": "saliency"}
 #: Torch steps use every core; the executor runs at most one step with this tag at a time.
 CPU_HEAVY = {"mavp/resource": "cpu-heavy"}
-VISION_KINDS = ("fashionai", "utzap50k", "ifashion", "crawl")
 MODEL_CODE = ("models/training.py", "models/backbones.py")
 
 
@@ -49,7 +49,7 @@ SlotPartitionConfig = run_config_class(
     "instances, or whose dif +- z*SE interval contains lam, take the fallback decision.")
 
 
-@dg.asset(group_name=GROUP, deps=[a for a in source_assets if a.key.path[-1] != "mepave_records"], op_tags=CPU_HEAVY,
+@dg.asset(group_name=GROUP, deps=[records_assets[s.kind] for s in vision_sources()], op_tags=CPU_HEAVY,
           kinds={"pytorch", "timm"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/saliency/backbone.py", "pipeline/saliency/stage.py", *MODEL_CODE),
           description="Image backbone of the grid region features, frozen: by default EfficientNet-Lite0 "
@@ -60,7 +60,7 @@ def region_backbone(context: dg.AssetExecutionContext, config: RegionBackboneCon
     from pipeline.saliency.stage import pretrained_backbone
 
     layout = mavp_home.layout
-    tables = [pd.read_parquet(layout.table(f"{kind}_records")) for kind in VISION_KINDS]
+    tables = [pd.read_parquet(layout.table(s.table)) for s in vision_sources()]
     weights, info = pretrained_backbone(tables, default_schema(), to_settings(config, BackbonePretrainConfig),
                                         layout.models("region_backbone"))
     write_json({"weights": str(weights), **info}, layout.region_backbone_info)

@@ -12,7 +12,7 @@ from pipeline.io import write_parquet
 from pipeline.records import ReadResult
 from pipeline.reporting import counts_markdown
 from pipeline.sources.mepave import read_product_images
-from pipeline.sources.registry import read_source
+from pipeline.sources.registry import SOURCES, SourceSpec
 from pipeline.synth import GENERATOR_VERSION, generate_sample
 
 GROUP = "sources"
@@ -131,40 +131,42 @@ def ifashion_images(context: dg.AssetExecutionContext, config: ImageFetchConfig,
     })
 
 
-def _source_asset(kind: str, description: str) -> dg.AssetsDefinition:
-    name = f"{kind}_records"
-    deps = [sample_sources, ifashion_images] if kind == "ifashion" else [sample_sources]
+class SourceReadConfig(dg.Config):
+    """``follow_links_outside``: read files and folders that are links leaving the source folder
+    (your own symlinked ``Images/``, say). Off, they are rejects (``outside_source``), unopened."""
 
-    @dg.asset(name=name, group_name=GROUP, deps=deps, description=description, kinds={"python", "parquet"},
-              owners=OWNERS, tags=TAGS, code_version=code_version("pipeline/sources", "pipeline/records.py"))
-    def _asset(context: dg.AssetExecutionContext, mavp_home: MavpHome) -> dg.MaterializeResult:
-        root = mavp_home.source_dir(kind)
-        context.log.info(f"reading {kind} from {mavp_home.layout.relative(root)}")
-        result = read_source(kind, root)
+    follow_links_outside: bool = False
+
+
+def _source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+    deps = [sample_sources, ifashion_images] if spec.fetched_images else [sample_sources]
+
+    @dg.asset(name=spec.table, group_name=GROUP, deps=deps, description=spec.description, kinds={"python", "parquet"},
+              owners=OWNERS, tags=TAGS, code_version=code_version("pipeline/sources", "pipeline/records.py",
+                                                                   "pipeline/images.py", "pipeline/reasons.py"))
+    def _asset(context: dg.AssetExecutionContext, config: SourceReadConfig, mavp_home: MavpHome) -> dg.MaterializeResult:
+        root = mavp_home.source_dir(spec.kind)
+        context.log.info(f"reading {spec.kind} from {mavp_home.layout.relative(root)}")
+        result = spec.read(root, config.follow_links_outside)
         return dg.MaterializeResult(metadata={"source_dir": home_path(mavp_home.layout, root),
-                                              **_write_tables(mavp_home, name, result)})
+                                              **_write_tables(mavp_home, spec.table, result)})
 
     return _asset
 
 
-SOURCE_DESCRIPTIONS = {
-    "mepave": "MEPAVE sentences with their value spans and product category.",
-    "fashionai": "FashionAI attribute labels (one row per image and task).",
-    "utzap50k": "UT-ZAP50K shoe attributes (one row per CID and task).",
-    "ifashion": "iMaterialist-2018 labels per image and label group.",
-    "crawl": "Crawled images labelled by their folder.",
-}
-source_assets = [_source_asset(kind, text) for kind, text in SOURCE_DESCRIPTIONS.items()]
-mepave_records = source_assets[0]
+records_assets = {spec.kind: _source_asset(spec) for spec in SOURCES.values()}
+source_assets = list(records_assets.values())
+mepave_records = records_assets["mepave"]
 
 
 @dg.asset(group_name=GROUP, deps=[mepave_records], kinds={"python", "parquet"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/sources/mepave.py", "pipeline/images.py"),
           description="One checked image per MEPAVE product; unusable images are rejects.")
-def mepave_image_records(context: dg.AssetExecutionContext, mavp_home: MavpHome) -> dg.MaterializeResult:
+def mepave_image_records(context: dg.AssetExecutionContext, config: SourceReadConfig,
+                         mavp_home: MavpHome) -> dg.MaterializeResult:
     sentences = pd.read_parquet(mavp_home.layout.table("mepave_records"), columns=["cid"])
     image_dir = mavp_home.source_dir("mepave_images")
-    result = read_product_images(image_dir, sentences["cid"])
+    result = read_product_images(image_dir, sentences["cid"], follow_links_outside=config.follow_links_outside)
     return dg.MaterializeResult(metadata={"image_dir": home_path(mavp_home.layout, image_dir),
                                           **_write_tables(mavp_home, "mepave_image_records", result)})
 

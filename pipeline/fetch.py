@@ -48,15 +48,17 @@ import pandas as pd
 
 from pipeline.images import MISSING, check_image
 from pipeline.io import atomic_path
+from pipeline.reasons import Reason
 from pipeline.records import RejectCollector
-from pipeline.sources.ifashion import DUPLICATE_IMAGE_ID, SAFE_ID, load_json, parse_id, short_json
+from pipeline.sources.common import RecordError, SourceRead
+from pipeline.sources.ifashion import SAFE_ID, load_json, parse_id, short_json
 
 log = logging.getLogger(__name__)
 
 FETCHED, SKIPPED, FAILED = "fetched", "skipped", "failed"
-TIMEOUT, CONNECTION_ERROR, TOO_LARGE = "timeout", "connection_error", "too_large"
-INVALID_URL, WRITE_ERROR, DUPLICATE = "invalid_url", "write_error", "duplicate"
-MISSING_IMAGE_ID, MISSING_URL = "missing_image_id", "missing_url"  # ifashion_fetch_items
+TIMEOUT, CONNECTION_ERROR, TOO_LARGE = Reason.FETCH_TIMEOUT, Reason.CONNECTION_ERROR, Reason.DOWNLOAD_TOO_LARGE
+INVALID_URL, WRITE_ERROR, DUPLICATE = Reason.INVALID_URL, Reason.WRITE_ERROR, Reason.DUPLICATE_DOWNLOAD
+MISSING_IMAGE_ID, MISSING_URL = Reason.MISSING_IMAGE_ID, Reason.MISSING_URL  # ifashion_fetch_items
 RESULT_DTYPES = {"image_id": "string", "url": "string", "path": "string", "status": "string",
                  "reason": "string", "detail": "string", "attempts": "int64", "bytes": "int64",
                  "seconds": "float64"}
@@ -262,15 +264,20 @@ def ifashion_fetch_items(json_path: str | os.PathLike, images_dir: str | os.Path
     located relative to ``root`` (default: the JSON file's folder, the source root).
     Parsed with the iFashion reader's helpers, so ids and file names match what it reads."""
     path, images_dir = Path(json_path), Path(images_dir)
-    rejects = RejectCollector("ifashion", path.parent if root is None else root)
-    data = load_json(path, rejects, need_annotations=False)
+    read = SourceRead("ifashion", path.parent if root is None else root)
+    rejects = read.rejects
+    data = load_json(read, path, need_annotations=False)
     items: list[tuple[str, str, Path]] = []
     seen: dict[str, int] = {}
     stats = {"int_ids": 0}
     for i, entry in enumerate(data["images"] if data is not None else []):
         where = f"{path}#images[{i}]"
         entry_ok = isinstance(entry, dict)
-        image_id = parse_id(entry.get("imageId"), stats) if entry_ok else None
+        try:
+            image_id = parse_id(entry.get("imageId"), stats) if entry_ok else None
+        except RecordError as exc:
+            rejects.add(where, short_json(entry), exc.reason, exc.detail)
+            continue
         url = entry.get("url") if entry_ok else None
         if image_id is None or not SAFE_ID.match(image_id):
             detail = "no imageId usable as a file name" if entry_ok else "entry is not an object"
@@ -278,7 +285,7 @@ def ifashion_fetch_items(json_path: str | os.PathLike, images_dir: str | os.Path
         elif not isinstance(url, str) or not url.strip():
             rejects.add(where, short_json(entry), MISSING_URL, f"imageId {image_id} has no url")
         elif image_id in seen:
-            rejects.add(where, short_json(entry), DUPLICATE_IMAGE_ID,
+            rejects.add(where, short_json(entry), Reason.DUPLICATE_IMAGE_ID,
                         f"imageId {image_id} already at images[{seen[image_id]}]")
         else:
             seen[image_id] = i

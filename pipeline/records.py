@@ -20,8 +20,20 @@ import pandas as pd
 REJECT_COLUMNS = ("source", "location", "record", "reason", "detail")
 
 
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8 without NULs: undecodable bytes of file names (surrogate escapes)
+    and NUL characters written as backslash escapes, so every rejects table can be saved."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _short(record: Any, limit: int = 500) -> str:
-    text = record if isinstance(record, str) else repr(record)
+    text = printable(record if isinstance(record, str) else repr(record))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -53,8 +65,8 @@ class RejectCollector:
         self._rows: list[tuple[str, str, str, str, str]] = []
 
     def add(self, location: str, record: Any, reason: str, detail: str = "") -> None:
-        self._rows.append((self.source, relative_to_root(str(location), self.root), _short(record), reason,
-                           relative_to_root(detail, self.root)))
+        self._rows.append((self.source, printable(relative_to_root(str(location), self.root)), _short(record),
+                           str(reason), printable(relative_to_root(detail, self.root))))
 
     def __len__(self) -> int:
         return len(self._rows)

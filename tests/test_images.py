@@ -17,7 +17,7 @@ from sources.imgutil import write_corrupt, write_empty, write_image, write_trunc
 
 def test_reason_codes_are_stable():
     assert IMAGE_REASONS == ("image_missing", "image_empty", "image_truncated", "image_corrupt",
-                             "image_too_small", "image_too_large")
+                             "image_too_small", "image_too_large", "image_format_not_allowed")
 
 
 @pytest.mark.parametrize("name,mode", [

@@ -30,6 +30,7 @@ from pipeline.distant.train import TrainedClassifier, device_name, train_classif
 from pipeline.io import content_key, write_json, write_parquet
 from pipeline.saliency.config import RegionConfig
 from pipeline.schema import Schema, default_schema
+from pipeline.sources.registry import source as source_spec
 
 RESULTS_FILE = "results.json"
 # Row mode and head type of each single-task strategy.
@@ -56,12 +57,12 @@ def _train(data: SourceImages, folder: Path, name: str, strategy: str, tasks: li
                             label_values(data, default_schema()), features=data.features)
 
 
-def _plan_fashionai(data: SourceImages, folder: Path, config: FashionAITraining) -> list[TrainedClassifier]:
+def plan_fashionai(data: SourceImages, folder: Path, config: FashionAITraining) -> list[TrainedClassifier]:
     model = _train(data, folder, "multi_task", "multi_task", list(config.tasks), "single", config, multi=False)
     return [model] if model else []
 
 
-def _plan_utzap50k(data: SourceImages, folder: Path, config: UTZap50kTraining) -> list[TrainedClassifier]:
+def plan_utzap50k(data: SourceImages, folder: Path, config: UTZap50kTraining) -> list[TrainedClassifier]:
     joint = _train(data, folder, "joint", "joint", list(config.tasks), "all", config)
     if joint is None:
         return []
@@ -84,16 +85,12 @@ def _plan_single_tasks(data: SourceImages, folder: Path, config: ClassifierConfi
     return models
 
 
-def _plans(source: str, data: SourceImages, folder: Path, config: ClassifierConfig) -> list[TrainedClassifier]:
-    if isinstance(config, FashionAITraining):
-        return _plan_fashionai(data, folder, config)
-    if isinstance(config, UTZap50kTraining):
-        return _plan_utzap50k(data, folder, config)
-    if isinstance(config, IFashionTraining):
-        return _plan_single_tasks(data, folder, config, tuple(config.strategies))
-    if isinstance(config, CrawlTraining):
-        return _plan_single_tasks(data, folder, config, ("single_label",))
-    raise TypeError(f"no training strategy for {type(config).__name__} ({source})")
+def plan_ifashion(data: SourceImages, folder: Path, config: IFashionTraining) -> list[TrainedClassifier]:
+    return _plan_single_tasks(data, folder, config, tuple(config.strategies))
+
+
+def plan_crawl(data: SourceImages, folder: Path, config: CrawlTraining) -> list[TrainedClassifier]:
+    return _plan_single_tasks(data, folder, config, ("single_label",))
 
 
 def task_statistics(data: SourceImages) -> pd.DataFrame:
@@ -160,7 +157,7 @@ def train_source(source: str, table: pd.DataFrame, config: ClassifierConfig, mod
     if results_path.is_file():
         record = json.loads(results_path.read_text(encoding="utf-8"))
         return {**record, **baselines, "reused": True}
-    models = _plans(source, data, folder, config)
+    models = source_spec(source).training_plan()(data, folder, config)
     stats = task_statistics(data)
     record = {"source": source, "key": key, "dir": str(folder), "config": asdict(config), "device": device_name(),
               "data": data.summary(), "tasks": stats.to_dict("records"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.reasons import Reason
 from pipeline.records import ReadResult, RejectCollector
 from pipeline.schema import Schema
 
@@ -35,12 +36,12 @@ def text_values(records: pd.DataFrame, schema: Schema) -> ReadResult:
             value = schema.normalize_value(slot, span["value"])
             where = f"{rec.cid}/{rec.sid}"
             if value is None:
-                rejects.add(where, span["value"], "value_not_in_vocabulary", f"{slot}: {span['value']!r}")
+                rejects.add(where, span["value"], Reason.VALUE_NOT_IN_VOCABULARY, f"{slot}: {span['value']!r}")
                 continue
             if slot in chosen:
                 if chosen[slot] != value:
                     conflict = True
-                    rejects.add(where, span["value"], "extra_value_for_slot",
+                    rejects.add(where, span["value"], Reason.EXTRA_VALUE_FOR_SLOT,
                                 f"{slot} already {chosen[slot]!r} earlier in the sentence; kept the first")
                 continue
             chosen[slot] = value

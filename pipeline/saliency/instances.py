@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pipeline.reasons import Reason
 from pipeline.records import ReadResult, RejectCollector
 from pipeline.schema import Schema
 
 SOURCE = "saliency_instances"
-VALUE_NOT_IN_VOCABULARY = "value_not_in_vocabulary"
+VALUE_NOT_IN_VOCABULARY = Reason.VALUE_NOT_IN_VOCABULARY
 INSTANCE_COLUMNS = ("cid", "sid", "split", "category", "slot", "value", "value_id", "text", "start", "end")
 
 

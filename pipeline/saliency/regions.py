@@ -22,6 +22,7 @@ import pandas as pd
 
 from models.backbones import build_backbone, load_weights
 from models.regions import FasterRCNNRegions, GridRegions, RegionExtractor
+from pipeline.reasons import Reason
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.io import atomic_path, content_key, file_sha256
 from pipeline.progress import Progress
@@ -167,7 +168,7 @@ def read_precomputed(config: RegionConfig, cids: Sequence[str]) -> tuple[RegionT
     keep = [c for c in cids if c in have]
     for c in cids:
         if c not in have:
-            rejects.add(str(config.precomputed_dir), c, "no_precomputed_features",
+            rejects.add(str(config.precomputed_dir), c, Reason.NO_PRECOMPUTED_FEATURES,
                         "cid missing from cids_of_imgs (or its row was rejected)")
     array = fs.features_for(keep).astype(np.float32) if keep else np.zeros((0, 1), np.float32)
     feats = array[:, None, :]

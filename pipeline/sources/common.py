@@ -1,16 +1,39 @@
-"""Helpers shared by the vision source readers (fashionai, utzap50k, ifashion, crawl)."""
+"""The skeleton every source reader is built on.
+
+A reader makes one :class:`SourceRead` for the folder it was given and goes through it for
+everything that touches the disk:
+
+- **the folder**: :class:`SourceRoot` resolves paths; a file or folder whose real path leaves
+  the source folder is a reject (``outside_source``) and is never opened, unless the source's
+  config sets ``follow_links_outside: true``;
+- **discovery**: :meth:`SourceRead.files` walks a folder, follows links that stay inside,
+  and rejects names that are not UTF-8 or that collide after Unicode normalisation;
+- **decoding**: :meth:`SourceRead.text_lines` splits on any line ending (LF, CRLF, bare CR),
+  decodes line by line (a bad byte costs its line, not the file), rejects lines holding NUL,
+  and rejects a binary file whole without copying its content;
+- **CSV**: :meth:`SourceRead.csv_records` parses each physical line on its own, so an open quote
+  cannot swallow the lines after it, and a field over the size limit is a reject;
+- **images**: :meth:`SourceRead.check_images` checks each path once (inside the folder first),
+  and :meth:`SourceRead.usable` turns the failures into reject rows;
+- **stats and result**: :meth:`SourceRead.result` builds the typed valid table.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import posixpath
+import unicodedata
 from collections import Counter
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-from pipeline.images import MISSING, ImageCheck, check_images as _check_images
-from pipeline.records import ReadResult, RejectCollector
+from pipeline.images import IMAGE_FORMATS, MISSING, ImageCheck, check_images as _check_images
+from pipeline.reasons import Reason
+from pipeline.records import ReadResult, RejectCollector, printable
 from pipeline.schema import Schema, ValueMapEntry
 
 # Column -> dtype of the valid table; text columns are pandas "string" (missing = pd.NA).
@@ -20,6 +43,14 @@ BASE_DTYPES = {
     "image_mode": "string",
 }
 BASE_COLUMNS = list(BASE_DTYPES)
+
+#: Longest CSV field, in characters (the csv module's own default limit).
+FIELD_LIMIT = 131_072
+#: Counters every vision reader reports (a reader adds its own).
+VISION_STATS = ("lines", "blank_lines", "images_checked", "image_modes", "images_needing_conversion",
+                "rows_per_task", "unmapped_labels")
+LINK_HINT = ("set follow_links_outside: true in the source's config (mavp check-source --follow-links-outside) "
+             "to read linked folders such as your own Images/")
 
 
 def task_slots(schema: Schema, source: str) -> dict[str, str | None]:
@@ -60,30 +91,297 @@ def relative_path(raw: str) -> str | None:
     return norm
 
 
-def image_checks(paths: list[str], check_images: bool) -> dict[str, ImageCheck]:
-    """One ImageCheck per unique path (a cheap existence test when decoding is off)."""
-    unique = list(dict.fromkeys(paths))
-    if check_images:
-        return dict(zip(unique, _check_images(unique)))
-    return {p: (ImageCheck(p, True) if os.path.isfile(p) else ImageCheck(p, False, MISSING, "no such file"))
-            for p in unique}
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
-def run_image_checks(paths: list[str], check_images: bool,
-                     stats: dict[str, Any]) -> dict[str, ImageCheck]:
-    """:func:`image_checks`, recording images_checked / image_modes /
-    images_needing_conversion in ``stats`` when images are decoded."""
-    checks = image_checks(paths, check_images)
-    if check_images:
-        stats["images_checked"] = len(checks)
-        stats["image_modes"] = dict(sorted(Counter(c.mode for c in checks.values() if c.ok).items()))
-        stats["images_needing_conversion"] = sum(c.needs_conversion for c in checks.values())
-    return checks
+class RecordError(ValueError):
+    """A record that cannot be used: its reason code and the particulars."""
+
+    def __init__(self, reason: Reason, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
 
 
-def read_result(source: str, rows: list[dict], columns: list[str], dtypes: dict, rejects: RejectCollector,
-                stats: dict[str, Any]) -> ReadResult:
-    """The reader's result: the valid table in its dtypes, its rejects, and ``valid_rows``."""
-    valid = pd.DataFrame(rows, columns=columns).astype(dtypes)
-    stats["valid_rows"] = len(valid)
-    return ReadResult(source, valid, rejects.frame(), stats)
+def _is_utf8_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:      # os.fsdecode kept undecodable bytes as surrogates
+        return False
+
+
+def parse_csv_line(line: str) -> list[str]:
+    """The fields of one physical CSV line; raises :class:`RecordError`."""
+    try:
+        fields = next(csv.reader([line], strict=True), [])
+    except csv.Error as exc:
+        message = str(exc)
+        if "field larger than field limit" in message:
+            raise RecordError(Reason.FIELD_TOO_LONG, f"a field is over {FIELD_LIMIT} characters") from None
+        if "unexpected end of data" in message:
+            raise RecordError(Reason.UNTERMINATED_QUOTE,
+                              "a quoted field is still open at the end of the line (lines are never joined)") from None
+        raise RecordError(Reason.MALFORMED_CSV, message) from None
+    longest = max((len(f) for f in fields), default=0)
+    if longest > FIELD_LIMIT:
+        raise RecordError(Reason.FIELD_TOO_LONG, f"a field has {longest} characters, over the limit of {FIELD_LIMIT}")
+    return fields
+
+
+class SourceRoot:
+    """The folder a reader was given; what resolves inside it may be opened."""
+
+    def __init__(self, path: str | os.PathLike, follow_links_outside: bool = False):
+        self.path = Path(os.path.abspath(path))
+        self.real = os.path.realpath(self.path)
+        self.follow_links_outside = follow_links_outside
+
+    def inside(self, path: str | os.PathLike) -> bool:
+        if self.follow_links_outside:
+            return True
+        real = os.path.realpath(path)
+        return real == self.real or real.startswith(self.real.rstrip(os.sep) + os.sep)
+
+    def outside_detail(self, path: str | os.PathLike) -> str:
+        return f"{path} resolves outside the source folder, so it is not read; {LINK_HINT}"
+
+
+class SourceRead:
+    """One reader's pass over one source folder: its root, rejects, stats and result."""
+
+    def __init__(self, source: str, root: str | os.PathLike, follow_links_outside: bool = False,
+                 stats: Iterable[str] = (), image_formats: tuple[str, ...] = IMAGE_FORMATS):
+        self.source = source
+        self.root = SourceRoot(root, follow_links_outside)
+        self.rejects = RejectCollector(source, self.root.path)
+        self.stats: dict[str, Any] = {name: {} if name in ("image_modes", "rows_per_task", "unmapped_labels")
+                                      else 0 for name in stats}
+        self.image_formats = image_formats
+
+    # -- the folder -------------------------------------------------------------------
+    def root_missing(self, what: str) -> bool:
+        """True (and a reject) when the source folder is not a folder."""
+        if self.root.path.is_dir():
+            return False
+        self.rejects.add(self.root.path, "", Reason.ROOT_MISSING, f"{what} root folder does not exist")
+        return True
+
+    def openable(self, path: Path, location: str | None = None, record: str = "") -> bool:
+        """True when ``path`` is inside the source folder; else a reject."""
+        if self.root.inside(path):
+            return True
+        self.rejects.add(location or path, record, Reason.OUTSIDE_SOURCE, self.root.outside_detail(path))
+        return False
+
+    def files(self, folder: Path, recursive: bool = True, skip_hidden: bool = False) -> dict[str, Path]:
+        """NFC root-relative POSIX path -> file, for every file under ``folder``, in sorted order.
+
+        Links that resolve inside the source folder are followed (each real folder once);
+        links that leave it, names that are not UTF-8, and names equal to an earlier one after
+        Unicode NFC normalisation are rejects. Hidden entries are counted in
+        ``stats["hidden_entries_skipped"]`` when ``skip_hidden``.
+        """
+        found: dict[str, Path] = {}
+        seen_dirs = {os.path.realpath(folder)}
+        stack = [folder]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = sorted(os.scandir(current), key=lambda e: e.name)
+            except OSError as exc:
+                self.rejects.add(current, "", Reason.UNREADABLE_FILE, f"cannot list the folder: {exc.strerror}")
+                continue
+            for entry in entries:
+                self._visit(Path(entry.path), entry, found, seen_dirs, stack, recursive, skip_hidden)
+        return dict(sorted(found.items()))
+
+    def _visit(self, path: Path, entry: os.DirEntry, found: dict[str, Path], seen_dirs: set[str],
+               stack: list[Path], recursive: bool, skip_hidden: bool) -> None:
+        if skip_hidden and entry.name.startswith("."):
+            self.stats["hidden_entries_skipped"] = self.stats.get("hidden_entries_skipped", 0) + 1
+            return
+        if not _is_utf8_name(entry.name):
+            self.rejects.add(path, "", Reason.BAD_FILE_NAME, "the name is not valid UTF-8; rename it to read it")
+            return
+        if entry.is_symlink() and not self.openable(path, record=self.relative(path)):
+            return
+        if entry.is_dir():
+            real = os.path.realpath(path)
+            if recursive and real not in seen_dirs:
+                seen_dirs.add(real)
+                stack.append(path)
+            return
+        rel = nfc(self.relative(path))
+        if rel in found:
+            self.rejects.add(path, rel, Reason.DUPLICATE_FILE_NAME,
+                             f"{self.relative(found[rel])} has the same name after Unicode NFC normalisation")
+            return
+        found[rel] = path
+
+    def relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root.path).as_posix()
+        except ValueError:
+            return str(path)
+
+    # -- text -------------------------------------------------------------------------
+    def read_bytes(self, path: Path) -> bytes | None:
+        """The bytes of a file inside the source folder (a reject when outside or unreadable)."""
+        if not self.openable(path):
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            self.rejects.add(path, "", Reason.UNREADABLE_FILE, exc.strerror or str(exc))
+            return None
+
+    def text_lines(self, path: Path) -> list[tuple[int, str]]:
+        """(line number, text) of every line that decodes; the others are rejects.
+
+        Any line ending splits (LF, CRLF, bare CR). A line that is not UTF-8 or holds a NUL is
+        a reject; when they are at least half the file, the file is binary: one ``not_text``
+        reject, and none of its content is copied anywhere.
+        """
+        data = self.read_bytes(path)
+        if data is None:
+            return []
+        raw_lines = _split_lines(data.removeprefix(b"\xef\xbb\xbf"))
+        decoded = [_decode(raw) for raw in raw_lines]
+        bad = sum(1 for text in decoded if text is None or "\x00" in text)
+        if raw_lines and bad * 2 >= len(raw_lines) and bad > 0:
+            self.rejects.add(path, "", Reason.NOT_TEXT, f"{bad} of {len(raw_lines)} lines are not UTF-8 text "
+                                                         "(or hold NUL bytes): the file is taken as binary")
+            return []
+        lines = []
+        for line_no, (raw, text) in enumerate(zip(raw_lines, decoded), start=1):
+            where = f"{path}:{line_no}"
+            if text is None:
+                self.rejects.add(where, raw.decode("utf-8", "replace"), Reason.INVALID_ENCODING,
+                                 "the line is not valid UTF-8")
+            elif "\x00" in text:
+                self.rejects.add(where, text, Reason.NUL_BYTE, "the line holds a NUL character")
+            else:
+                lines.append((line_no, text))
+        self.stats["lines"] = self.stats.get("lines", 0) + len(raw_lines)
+        return lines
+
+    def csv_records(self, path: Path, header: tuple[str, ...] | None = None
+                    ) -> Iterator[tuple[str, int, list[str], str]] | None:
+        """(location, line number, fields, line) of every non-blank CSV line; bad lines are
+        rejects. With ``header``, None when the first line is not it (rejected whole)."""
+        lines = self.text_lines(path)
+        if header is not None:
+            first = lines[0] if lines and lines[0][0] == 1 else None
+            fields = None
+            if first is not None:
+                try:
+                    fields = [f.strip() for f in parse_csv_line(first[1])]
+                except RecordError:
+                    fields = None
+            if fields is None or tuple(fields) != header:
+                self.rejects.add(f"{path}:1", first[1] if first else "", Reason.BAD_HEADER,
+                                 f"header must be {','.join(header)}; the whole file is rejected")
+                return None
+            lines = lines[1:]
+        return self._csv_lines(path, lines)
+
+    def _csv_lines(self, path: Path, lines: list[tuple[int, str]]) -> Iterator[tuple[str, int, list[str], str]]:
+        for line_no, text in lines:
+            where = f"{path}:{line_no}"
+            if not text.strip():
+                self.stats["blank_lines"] = self.stats.get("blank_lines", 0) + 1
+                continue
+            try:
+                fields = parse_csv_line(text)
+            except RecordError as exc:
+                self.rejects.add(where, text, exc.reason, exc.detail)
+                continue
+            if all(not f.strip() for f in fields):
+                self.stats["blank_lines"] = self.stats.get("blank_lines", 0) + 1
+                continue
+            yield where, line_no, fields, text
+
+    def json(self, path: Path) -> Any | None:
+        """The parsed JSON file, or None (a reject: outside, unreadable, invalid, too deep)."""
+        data = self.read_bytes(path)
+        if data is None:
+            return None
+        try:
+            return json.loads(data.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            detail = f"not UTF-8 ({exc.reason} at byte {exc.start})"
+        except RecursionError:
+            detail = "nested too deeply to parse"
+        except ValueError as exc:
+            detail = str(exc)
+        self.rejects.add(path, "", Reason.INVALID_JSON, f"{detail}; the whole file is rejected")
+        return None
+
+    # -- images -----------------------------------------------------------------------
+    def check_images(self, paths: list[str], decode: bool = True) -> dict[str, ImageCheck]:
+        """One check per unique path: outside the folder fails without opening; decoded when
+        ``decode`` (stats: images_checked, image_modes, images_needing_conversion), else a
+        cheap existence test."""
+        unique = list(dict.fromkeys(paths))
+        checks = {p: ImageCheck(p, False, Reason.OUTSIDE_SOURCE, self.root.outside_detail(self.relative(Path(p))))
+                  for p in unique if not self.root.inside(p)}
+        inside = [p for p in unique if p not in checks]
+        if decode:
+            checks.update(zip(inside, _check_images(inside, formats=self.image_formats)))
+            ok = [c for c in checks.values() if c.ok]
+            self.stats["images_checked"] = len(inside)
+            self.stats["image_modes"] = dict(sorted(Counter(c.mode for c in ok).items()))
+            self.stats["images_needing_conversion"] = sum(c.needs_conversion for c in ok)
+        else:
+            checks.update({p: ImageCheck(p, True) if os.path.isfile(p) else ImageCheck(p, False, MISSING, "no such file")
+                           for p in inside})
+        return checks
+
+    def usable(self, pending: list[dict], checks: dict[str, ImageCheck]) -> Iterator[tuple[dict, ImageCheck]]:
+        """The pending records whose image passed; each other one becomes a reject at its own
+        location (``where``, ``record``; the detail names its ``rel`` path, or says
+        ``missing_detail`` when the file is missing)."""
+        for p in pending:
+            check = checks[p["path"]]
+            if check.ok:
+                yield p, check
+            elif check.reason == MISSING and "missing_detail" in p:
+                self.rejects.add(p["where"], p["record"], check.reason, f"{p['missing_detail']} ({check.detail})")
+            else:
+                self.rejects.add(p["where"], p["record"], check.reason, f"{p['rel']}: {check.detail}")
+
+    # -- result -----------------------------------------------------------------------
+    def result(self, rows: list[dict], dtypes: dict) -> ReadResult:
+        """The valid table in its dtypes, the rejects, and ``valid_rows``."""
+        valid = pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
+        self.stats["valid_rows"] = len(valid)
+        return ReadResult(self.source, valid, self.rejects.frame(), self.stats)
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """Lines at LF, CRLF or bare CR; the ending of the last line opens no new one."""
+    lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def _decode(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def count_tasks(rows: list[dict], unmapped: Counter, stats: dict[str, Any]) -> None:
+    """``rows_per_task`` and ``unmapped_labels`` of a vision reader's valid rows."""
+    stats["rows_per_task"] = dict(sorted(Counter(r["task"] for r in rows).items()))
+    stats["unmapped_labels"] = dict(sorted(unmapped.items()))
+
+
+def safe_id(raw: str, what: str) -> str:
+    """An id that may become part of a file name; raises :class:`RecordError`."""
+    if "\x00" in raw:
+        raise RecordError(Reason.NUL_BYTE, f"the {what} holds a NUL character")
+    return printable(raw)

@@ -15,113 +15,59 @@ missing is ``image_missing``, a row whose label disagrees with its folder reject
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
 
 from pipeline.images import MISSING
-from pipeline.records import ReadResult, RejectCollector
+from pipeline.reasons import Reason
+from pipeline.records import ReadResult
 from pipeline.schema import Schema, default_schema
 from pipeline.sources.common import (  # noqa: F401 (BASE_COLUMNS re-exported)
-    BASE_COLUMNS, BASE_DTYPES, map_labels, read_result, relative_path, run_image_checks, task_slots,
+    BASE_COLUMNS, BASE_DTYPES, VISION_STATS, SourceRead, count_tasks, map_labels, nfc, relative_path, task_slots,
 )
 
 SOURCE = "crawl"
 MANIFEST = "manifest.csv"
 MANIFEST_HEADER = ("path", "label", "url", "query")
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp"})
-
-# Reason codes of this reader (besides the image codes of pipeline.images).
-ROOT_MISSING = "root_missing"
-UNREADABLE_FILE = "unreadable_file"
-BAD_HEADER = "bad_header"
-WRONG_COLUMN_COUNT = "wrong_column_count"
-BAD_IMAGE_PATH = "bad_image_path"
-DUPLICATE_RECORD = "duplicate_record"
-LABEL_MISMATCH = "label_mismatch"
-MISPLACED_FILE = "misplaced_file"
-UNKNOWN_ATTRIBUTE = "unknown_attribute"
-NOT_AN_IMAGE = "not_an_image"
+IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
 
 # Column -> dtype of the valid table; text columns are pandas "string" (missing = pd.NA).
 DTYPES = {**BASE_DTYPES, "in_manifest": bool, "url": "string", "query": "string"}
 COLUMNS = list(DTYPES)
 
 
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
 def _relative_path(raw: str) -> str | None:
     """Normalised root-relative POSIX path (NFC), or None if empty, absolute or escaping root."""
     norm = relative_path(raw)
-    return None if norm is None else _nfc(norm)
+    return None if norm is None else nfc(norm)
 
 
-def _walk(root: Path, manifest_name: str) -> tuple[dict[str, Path], int]:
-    """NFC root-relative POSIX path -> file for every non-hidden file; count of hidden ones."""
-    files: dict[str, Path] = {}
-    hidden = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        hidden += sum(d.startswith(".") for d in dirnames)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                hidden += 1
-                continue
-            path = Path(dirpath) / name
-            rel = _nfc(path.relative_to(root).as_posix())
-            if rel == manifest_name:
-                continue
-            files[rel] = path
-    return files, hidden
-
-
-def _read_manifest(path: Path, rejects: RejectCollector,
-                   stats: dict[str, Any]) -> dict[str, dict] | None:
+def _read_manifest(read: SourceRead, path: Path) -> dict[str, dict] | None:
     """Relative path -> {label, url, query, where, record}; None when unusable (rejected)."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        rejects.add(path, "", UNREADABLE_FILE, f"{exc}; folders are read without the manifest")
-        return None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header) != MANIFEST_HEADER:
-        rejects.add(f"{path}:1", ",".join(header or []), BAD_HEADER,
-                    f"header must be {','.join(MANIFEST_HEADER)}; "
-                    "the manifest is ignored and folders are read without it")
+    records = read.csv_records(path, MANIFEST_HEADER)
+    if records is None:
         return None
     entries: dict[str, dict] = {}
-    for fields in reader:
-        where = f"{path}:{reader.line_num}"
-        if not fields or all(not f.strip() for f in fields):
-            stats["manifest_blank_lines"] += 1
-            continue
-        record = ",".join(fields)
+    for where, _line_no, fields, record in records:
         if len(fields) != len(MANIFEST_HEADER):
-            rejects.add(where, record, WRONG_COLUMN_COUNT,
-                        f"expected {len(MANIFEST_HEADER)} columns, got {len(fields)}")
+            read.rejects.add(where, record, Reason.WRONG_COLUMN_COUNT,
+                             f"expected {len(MANIFEST_HEADER)} columns, got {len(fields)}")
             continue
         raw_path, label, url, query = (f.strip() for f in fields)
         rel = _relative_path(raw_path)
         if rel is None or len(rel.split("/")) != 3:
-            rejects.add(where, record, BAD_IMAGE_PATH,
-                        f"path {raw_path!r} must be <attribute>/<value>/<file> inside the root")
+            read.rejects.add(where, record, Reason.BAD_IMAGE_PATH,
+                             f"path {raw_path!r} must be <attribute>/<value>/<file> inside the root")
             continue
         if rel in entries:
-            rejects.add(where, record, DUPLICATE_RECORD,
-                        f"{rel} already listed at {entries[rel]['where']}")
+            read.rejects.add(where, record, Reason.DUPLICATE_RECORD,
+                             f"{rel} already listed at {entries[rel]['where']}")
             continue
-        entries[rel] = {"label": _nfc(label), "url": url or None, "query": query or None,
+        entries[rel] = {"label": nfc(label), "url": url or None, "query": query or None,
                         "where": where, "record": record}
-    stats["manifest_rows"] = len(entries)
+    read.stats["manifest_rows"] = len(entries)
     return entries
 
 
@@ -131,6 +77,7 @@ def read_crawl(
     manifest: str = MANIFEST,
     schema: Schema | None = None,
     check_images: bool = True,
+    follow_links_outside: bool = False,
 ) -> ReadResult:
     """Read crawled ``<attribute>/<value>/<image>`` folders into one row per image, with rejects.
 
@@ -138,79 +85,34 @@ def read_crawl(
     ``check_images=False`` images are not decoded and ``image_mode`` is None.
     """
     schema = schema or default_schema()
-    root = Path(os.path.abspath(root))
-    rejects = RejectCollector(SOURCE, root)
-    stats: dict[str, Any] = {
-        "files": 0, "hidden_entries_skipped": 0, "manifest": False, "manifest_rows": 0,
-        "manifest_blank_lines": 0, "files_not_in_manifest": 0, "images_checked": 0,
-        "image_modes": {}, "images_needing_conversion": 0, "rows_per_task": {},
-        "unmapped_labels": {},
-    }
-
-    def done(rows: list[dict]) -> ReadResult:
-        return read_result(SOURCE, rows, COLUMNS, DTYPES, rejects, stats)
-
-    if not root.is_dir():
-        rejects.add(root, "", ROOT_MISSING, "crawl root folder does not exist")
-        return done([])
-
-    manifest_rel = _nfc(manifest.replace("\\", "/"))
-    files, stats["hidden_entries_skipped"] = _walk(root, manifest_rel)
-    stats["files"] = len(files)
+    read = SourceRead(SOURCE, root, follow_links_outside,
+                      (*VISION_STATS, "files", "hidden_entries_skipped", "manifest", "manifest_rows",
+                       "files_not_in_manifest"), image_formats=IMAGE_FORMATS)
+    read.stats["manifest"] = False
+    if read.root_missing("crawl"):
+        return read.result([], DTYPES)
+    manifest_rel = nfc(manifest.replace("\\", "/"))
+    files = read.files(read.root.path, skip_hidden=True)
+    files.pop(manifest_rel, None)
+    read.stats["files"] = len(files)
     entries: dict[str, dict] | None = None
-    manifest_path = root / manifest
+    manifest_path = read.root.path / manifest
     if manifest_path.is_file():
-        stats["manifest"] = True
-        entries = _read_manifest(manifest_path, rejects, stats)
+        read.stats["manifest"] = True
+        entries = _read_manifest(read, manifest_path)
+    for rel, entry in (entries or {}).items():
+        if rel not in files:
+            read.rejects.add(entry["where"], entry["record"], MISSING, f"{rel} is listed in the manifest but not on disk")
 
+    known_attributes = set(task_slots(schema, SOURCE))
+    pending = [p for rel, path in files.items()
+               if (p := _pending(read, rel, path, entries, known_attributes)) is not None]
+    checks = read.check_images([p["path"] for p in pending], check_images)
     vmap = schema.value_map(SOURCE)
     slot_of_task = task_slots(schema, SOURCE)
-    known_attributes = set(slot_of_task)
-
-    if entries is not None:
-        for rel, entry in entries.items():
-            if rel not in files:
-                rejects.add(entry["where"], entry["record"], MISSING,
-                            f"{rel} is listed in the manifest but not on disk")
-
-    pending: list[dict] = []
-    for rel, path in files.items():
-        parts = rel.split("/")
-        if len(parts) != 3:
-            rejects.add(path, rel, MISPLACED_FILE,
-                        "files must sit at <attribute>/<value>/<file> under the root")
-            continue
-        attribute, value, _name = parts
-        if attribute not in known_attributes:
-            rejects.add(path, rel, UNKNOWN_ATTRIBUTE,
-                        f"attribute folder {attribute!r} is not in the crawl value map "
-                        f"(known: {sorted(known_attributes)})")
-            continue
-        if path.suffix.lower() not in IMAGE_EXTENSIONS:
-            rejects.add(path, rel, NOT_AN_IMAGE,
-                        f"extension {path.suffix or '(none)'!r} is not one of "
-                        f"{sorted(IMAGE_EXTENSIONS)}")
-            continue
-        entry = entries.get(rel) if entries is not None else None
-        if entries is not None and entry is None:
-            stats["files_not_in_manifest"] += 1
-        if entry is not None and entry["label"] and entry["label"] != value:
-            rejects.add(entry["where"], entry["record"], LABEL_MISMATCH,
-                        f"manifest label {entry['label']!r} but folder {value!r}")
-            continue
-        pending.append({"rel": rel, "path": str(path), "task": attribute, "label": value,
-                        "entry": entry})
-
-    checks = run_image_checks([p["path"] for p in pending], check_images, stats)
-
     unmapped: Counter = Counter()
-    per_task: Counter = Counter()
     rows: list[dict] = []
-    for p in pending:
-        check = checks[p["path"]]
-        if not check.ok:
-            rejects.add(p["path"], p["rel"], check.reason, check.detail)
-            continue
+    for p, check in read.usable(pending, checks):
         labels = [p["label"]]
         slot, values = map_labels(vmap, p["task"], labels, unmapped)
         entry = p["entry"]
@@ -221,7 +123,33 @@ def read_crawl(
             "in_manifest": entry is not None,
             "url": entry["url"] if entry else None, "query": entry["query"] if entry else None,
         })
-        per_task[p["task"]] += 1
-    stats["rows_per_task"] = dict(sorted(per_task.items()))
-    stats["unmapped_labels"] = dict(sorted(unmapped.items()))
-    return done(rows)
+    count_tasks(rows, unmapped, read.stats)
+    return read.result(rows, DTYPES)
+
+
+def _pending(read: SourceRead, rel: str, path: Path, entries: dict[str, dict] | None,
+             known_attributes: set[str]) -> dict | None:
+    """The file as a record to check, or None (a reject: misplaced, unknown attribute, not an
+    image, or its manifest row disagrees)."""
+    parts = rel.split("/")
+    if len(parts) != 3:
+        read.rejects.add(path, rel, Reason.MISPLACED_FILE, "files must sit at <attribute>/<value>/<file> under the root")
+        return None
+    attribute, value, _name = parts
+    if attribute not in known_attributes:
+        read.rejects.add(path, rel, Reason.UNKNOWN_ATTRIBUTE, f"attribute folder {attribute!r} is not in the crawl "
+                                                               f"value map (known: {sorted(known_attributes)})")
+        return None
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        read.rejects.add(path, rel, Reason.NOT_AN_IMAGE,
+                         f"extension {path.suffix or '(none)'!r} is not one of {sorted(IMAGE_EXTENSIONS)}")
+        return None
+    entry = entries.get(rel) if entries is not None else None
+    if entries is not None and entry is None:
+        read.stats["files_not_in_manifest"] += 1
+    if entry is not None and entry["label"] and entry["label"] != value:
+        read.rejects.add(entry["where"], entry["record"], Reason.LABEL_MISMATCH,
+                         f"manifest label {entry['label']!r} but folder {value!r}")
+        return None
+    return {"rel": rel, "path": str(path), "task": attribute, "label": value, "entry": entry,
+            "where": str(path), "record": rel}

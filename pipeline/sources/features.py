@@ -13,18 +13,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.reasons import Reason
 from pipeline.records import ReadResult, RejectCollector
 
 SOURCE = "mepave_features"
 IDS_FILE = "cids_of_imgs"
 DEFAULT_ARRAY = "imgs.embeddedG.npy"
 
-FILE_MISSING = "file_missing"
-BAD_ARRAY = "bad_feature_array"
-SHAPE_MISMATCH = "feature_shape_mismatch"
-BAD_CID = "bad_cid"
-DUPLICATE_CID = "duplicate_cid"
-NON_FINITE = "non_finite_features"
+FILE_MISSING = Reason.FILE_MISSING
+BAD_ARRAY = Reason.BAD_FEATURE_ARRAY
+SHAPE_MISMATCH = Reason.FEATURE_SHAPE_MISMATCH
+BAD_CID = Reason.BAD_CID
+DUPLICATE_CID = Reason.DUPLICATE_CID
+NON_FINITE = Reason.NON_FINITE_FEATURES
 
 
 @dataclass

@@ -26,13 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import pandas as pd
-
-from pipeline.images import MISSING
-from pipeline.records import ReadResult, RejectCollector
+from pipeline.reasons import Reason
+from pipeline.records import ReadResult
 from pipeline.schema import Schema, default_schema
 from pipeline.sources.common import (  # noqa: F401 (BASE_COLUMNS re-exported)
-    BASE_COLUMNS, BASE_DTYPES, map_labels, read_result, run_image_checks, task_slots,
+    BASE_COLUMNS, BASE_DTYPES, VISION_STATS, RecordError, SourceRead, count_tasks, map_labels, task_slots,
 )
 
 SOURCE = "ifashion"
@@ -42,21 +40,7 @@ SPLITS = ("train", "validation")
 TEST_FILE = "test.json"
 IMAGE_PATTERN = "images/{imageId}.jpg"
 # An imageId becomes part of a file name: no separators, no leading dot.
-SAFE_ID = re.compile(r"^[^/\\.\s][^/\\\s]*$")
-
-# Reason codes of this reader (besides the image codes of pipeline.images).
-ROOT_MISSING = "root_missing"
-FILE_MISSING = "file_missing"
-BAD_LABEL_MAP = "bad_label_map"
-INVALID_JSON = "invalid_json"
-BAD_STRUCTURE = "bad_structure"
-BAD_IMAGE_ENTRY = "bad_image_entry"
-DUPLICATE_IMAGE_ID = "duplicate_image_id"
-BAD_ANNOTATION = "bad_annotation"
-DUPLICATE_ANNOTATION = "duplicate_annotation"
-ANNOTATION_UNKNOWN_IMAGE = "annotation_unknown_image"
-UNKNOWN_LABEL_ID = "unknown_label_id"
-NO_LABELS = "no_labels"
+SAFE_ID = re.compile(r"^[^/\\.\s\x00-\x1f][^/\\\s\x00-\x1f]*$")
 
 # Column -> dtype of the valid table; text columns are pandas "string" (missing = pd.NA).
 DTYPES = {**BASE_DTYPES, "split": "string", "label_ids": object, "url": "string"}
@@ -104,7 +88,10 @@ def load_label_map(path: str | os.PathLike | None = None) -> dict[str, Label]:
 
 
 def parse_id(value: Any, stats: dict[str, Any]) -> str | None:
-    """A string id from a JSON string or integer (ints counted in stats); None if neither."""
+    """A string id from a JSON string or integer (ints counted in stats); None if neither.
+    Raises :class:`RecordError` for an id holding a NUL character."""
+    if isinstance(value, str) and "\x00" in value:
+        raise RecordError(Reason.NUL_BYTE, "the imageId holds a NUL character")
     if isinstance(value, str) and value.strip():
         return value.strip()
     if isinstance(value, int) and not isinstance(value, bool):
@@ -116,27 +103,39 @@ def parse_id(value: Any, stats: dict[str, Any]) -> str | None:
 def short_json(obj: Any) -> str:
     try:
         return json.dumps(obj, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(obj)
+    except (TypeError, ValueError, RecursionError):
+        return repr(obj)[:500]
 
 
-def load_json(path: Path, rejects: RejectCollector, need_annotations: bool) -> dict | None:
+def load_json(read: SourceRead, path: Path, need_annotations: bool) -> dict | None:
+    """The split file's object, or None (rejected: missing, invalid JSON, wrong structure)."""
     if not path.is_file():
-        rejects.add(path, "", FILE_MISSING, f"{path.name} not found")
+        read.rejects.add(path, "", Reason.FILE_MISSING, f"{path.name} not found")
         return None
-    try:
-        with path.open(encoding="utf-8-sig") as fh:
-            data = json.load(fh)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        rejects.add(path, "", INVALID_JSON, f"{exc}; the whole file is rejected")
+    data = read.json(path)
+    if data is None:
         return None
     keys = ("images", "annotations") if need_annotations else ("images",)
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in keys):
-        rejects.add(path, short_json(data)[:200], BAD_STRUCTURE,
-                    f"top level must be an object with list(s) {list(keys)}; "
-                    "the whole file is rejected")
+        read.rejects.add(path, short_json(data)[:200], Reason.BAD_STRUCTURE,
+                         f"top level must be an object with list(s) {list(keys)}; the whole file is rejected")
         return None
     return data
+
+
+def _entry_id(entry: Any, stats: dict[str, Any]) -> str | None:
+    return parse_id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
+
+
+@dataclass
+class _Split:
+    """What one labelled split file holds, as the reader walks it."""
+
+    name: str
+    path: Path
+    images: dict[str, tuple[str, str, dict]]       # imageId -> (url, location, entry)
+    rejected_ids: set[str]
+    data: dict
 
 
 def read_ifashion(
@@ -149,6 +148,7 @@ def read_ifashion(
     image_pattern: str = IMAGE_PATTERN,
     schema: Schema | None = None,
     check_images: bool = True,
+    follow_links_outside: bool = False,
 ) -> ReadResult:
     """Read iMaterialist-2018 labels into one row per (image, label group), with rejects.
 
@@ -159,168 +159,40 @@ def read_ifashion(
     ``check_images=False`` images are only tested for existence and ``image_mode`` is None.
     """
     schema = schema or default_schema()
-    root = Path(os.path.abspath(root))
     map_path = Path(label_map) if label_map is not None else DEFAULT_LABEL_MAP
-    rejects = RejectCollector(SOURCE, root)
-    stats: dict[str, Any] = {
-        "images_per_split": {}, "annotations": 0, "test_images": 0, "int_ids": 0,
-        "repeated_label_ids": 0, "annotations_of_rejected_images": 0,
-        "images_without_selected_groups": 0, "images_checked": 0, "image_modes": {},
-        "images_needing_conversion": 0, "rows_per_task": {}, "unmapped_labels": {},
-    }
-
-    def done(rows: list[dict]) -> ReadResult:
-        return read_result(SOURCE, rows, COLUMNS, DTYPES, rejects, stats)
-
+    read = SourceRead(SOURCE, root, follow_links_outside,
+                      (*VISION_STATS, "annotations", "test_images", "int_ids", "repeated_label_ids",
+                       "annotations_of_rejected_images", "images_without_selected_groups"))
+    read.stats["images_per_split"] = {}
     try:
         labels_by_id = load_label_map(map_path)
     except LabelMapError as exc:
-        rejects.add(map_path, "", BAD_LABEL_MAP, str(exc))
-        return done([])
+        read.rejects.add(map_path, "", Reason.BAD_LABEL_MAP, str(exc))
+        return read.result([], DTYPES)
     all_groups = sorted({lab.group for lab in labels_by_id.values()})
-    if groups is None:
-        wanted = set(all_groups)
-    else:
-        wanted = set(groups)
-        unknown = sorted(wanted - set(all_groups))
-        if unknown:
-            raise ValueError(f"unknown label groups {unknown}; the label map has {all_groups}")
-    stats["groups"] = sorted(wanted)
+    wanted = set(all_groups if groups is None else groups)
+    unknown = sorted(wanted - set(all_groups))
+    if unknown:
+        raise ValueError(f"unknown label groups {unknown}; the label map has {all_groups}")
+    read.stats["groups"] = sorted(wanted)
+    if read.root_missing("iFashion"):
+        return read.result([], DTYPES)
 
-    if not root.is_dir():
-        rejects.add(root, "", ROOT_MISSING, "iFashion root folder does not exist")
-        return done([])
-
-    split_of_pattern = "{split}" in image_pattern
-    root_str = str(root)
     owner: dict[str, str] = {}  # imageId -> split that holds it (patterns without {split})
     pending: list[dict] = []
-    for split in splits:
-        path = root / f"{split}.json"
-        data = load_json(path, rejects, need_annotations=True)
-        if data is None:
-            continue
-        images: dict[str, tuple[str, str, dict]] = {}  # id -> (url, location, entry)
-        rejected_ids: set[str] = set()
-        for i, entry in enumerate(data["images"]):
-            where = f"{path}#images[{i}]"
-            image_id = parse_id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
-            url = entry.get("url") if isinstance(entry, dict) else None
-            if (image_id is None or not SAFE_ID.match(image_id)
-                    or not isinstance(url, str) or not url.strip()):
-                missing = "imageId" if image_id is None or not SAFE_ID.match(image_id) else "url"
-                rejects.add(where, short_json(entry), BAD_IMAGE_ENTRY, f"no usable {missing}")
-                if image_id is not None:
-                    rejected_ids.add(image_id)
-                continue
-            if image_id in images:
-                rejects.add(where, short_json(entry), DUPLICATE_IMAGE_ID,
-                            f"imageId {image_id} listed twice in {path.name}")
-                continue
-            if not split_of_pattern and image_id in owner:
-                rejects.add(where, short_json(entry), DUPLICATE_IMAGE_ID,
-                            f"imageId {image_id} is also in {owner[image_id]}.json and "
-                            f"{image_pattern!r} maps both to one file (add {{split}})")
-                rejected_ids.add(image_id)
-                continue
-            images[image_id] = (url.strip(), where, entry)
-        for image_id in images:
-            owner.setdefault(image_id, split)
-        stats["images_per_split"][split] = len(images)
+    for name in splits:
+        split = _read_images(read, name, owner, image_pattern)
+        if split is not None:
+            pending += _read_annotations(read, split, labels_by_id, wanted, map_path.name, image_pattern)
+    if test_file and (read.root.path / test_file).is_file():
+        _count_test_images(read, read.root.path / test_file)
 
-        annotated: dict[str, int] = {}
-        for i, entry in enumerate(data["annotations"]):
-            where = f"{path}#annotations[{i}]"
-            image_id = parse_id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
-            raw_ids = entry.get("labelId") if isinstance(entry, dict) else None
-            if image_id is None or not isinstance(raw_ids, list):
-                rejects.add(where, short_json(entry), BAD_ANNOTATION,
-                            "needs an imageId and a labelId list")
-                if image_id is not None:
-                    annotated.setdefault(image_id, i)  # its image is accounted for here
-                continue
-            stats["annotations"] += 1
-            if image_id in rejected_ids:
-                stats["annotations_of_rejected_images"] += 1
-                continue
-            if image_id not in images:
-                rejects.add(where, short_json(entry), ANNOTATION_UNKNOWN_IMAGE,
-                            f"imageId {image_id} is not in the images of {path.name}")
-                continue
-            if image_id in annotated:
-                rejects.add(where, short_json(entry), DUPLICATE_ANNOTATION,
-                            f"imageId {image_id} already annotated at "
-                            f"annotations[{annotated[image_id]}]")
-                continue
-            annotated[image_id] = i
-            label_ids: list[str] = []
-            bad_ids: list[str] = []
-            for raw in raw_ids:
-                label_id = parse_id(raw, stats)
-                if label_id is None or label_id not in labels_by_id:
-                    bad_ids.append(repr(raw))
-                elif label_id in label_ids:
-                    stats["repeated_label_ids"] += 1
-                else:
-                    label_ids.append(label_id)
-            if bad_ids:
-                rejects.add(where, short_json(entry), UNKNOWN_LABEL_ID,
-                            f"labelId(s) {', '.join(bad_ids)} not in {map_path.name}")
-                continue
-            if not label_ids:
-                rejects.add(where, short_json(entry), NO_LABELS, "empty labelId list")
-                continue
-            by_group: dict[str, list[str]] = {}
-            for label_id in label_ids:
-                group = labels_by_id[label_id].group
-                if group in wanted:
-                    by_group.setdefault(group, []).append(label_id)
-            if not by_group:
-                stats["images_without_selected_groups"] += 1
-                continue
-            url = images[image_id][0]
-            rel = image_pattern.format(imageId=image_id, split=split)
-            pending.append({"where": where, "entry": entry, "split": split,
-                            "image_id": f"{split}/{image_id}" if split_of_pattern else image_id,
-                            "path": os.path.join(root_str, rel), "rel": rel, "url": url,
-                            "by_group": by_group, "file": path.name})
-        for image_id, (_url, image_where, entry) in images.items():
-            if image_id not in annotated:
-                rejects.add(image_where, short_json(entry), NO_LABELS,
-                            f"imageId {image_id} has no annotation in {path.name}")
-
-    if test_file:
-        test_path = root / test_file
-        if test_path.is_file():
-            data = load_json(test_path, rejects, need_annotations=False)
-            if data is not None:
-                seen: set[str] = set()
-                for i, entry in enumerate(data["images"]):
-                    image_id = parse_id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
-                    if image_id is None or image_id in seen:
-                        reason = BAD_IMAGE_ENTRY if image_id is None else DUPLICATE_IMAGE_ID
-                        rejects.add(f"{test_path}#images[{i}]", short_json(entry), reason,
-                                    "no usable imageId" if image_id is None
-                                    else f"imageId {image_id} listed twice in {test_file}")
-                        continue
-                    seen.add(image_id)
-                stats["test_images"] = len(seen)
-
-    checks = run_image_checks([p["path"] for p in pending], check_images, stats)
-
+    checks = read.check_images([p["path"] for p in pending], check_images)
     vmap = schema.value_map(SOURCE)
     slot_of_task = task_slots(schema, SOURCE)
     unmapped: Counter = Counter()
-    per_task: Counter = Counter()
     rows: list[dict] = []
-    for p in pending:
-        check = checks[p["path"]]
-        if not check.ok:
-            detail = check.detail
-            if check.reason == MISSING:
-                detail = f"listed in {p['file']} but not fetched to {p['rel']} ({check.detail})"
-            rejects.add(p["where"], short_json(p["entry"]), check.reason, detail)
-            continue
+    for p, check in read.usable(pending, checks):
         for group, label_ids in p["by_group"].items():
             names = [labels_by_id[i].name for i in label_ids]
             slot, values = map_labels(vmap, group, names, unmapped)
@@ -331,7 +203,138 @@ def read_ifashion(
                 "image_mode": check.mode or None, "split": p["split"],
                 "label_ids": label_ids, "url": p["url"],
             })
-            per_task[group] += 1
-    stats["rows_per_task"] = dict(sorted(per_task.items()))
-    stats["unmapped_labels"] = dict(sorted(unmapped.items()))
-    return done(rows)
+    count_tasks(rows, unmapped, read.stats)
+    return read.result(rows, DTYPES)
+
+
+def _read_images(read: SourceRead, name: str, owner: dict[str, str], image_pattern: str) -> _Split | None:
+    """The usable image entries of ``<name>.json`` (None when the file is unusable)."""
+    path = read.root.path / f"{name}.json"
+    data = load_json(read, path, need_annotations=True)
+    if data is None:
+        return None
+    split = _Split(name, path, {}, set(), data)
+    shared_files = "{split}" not in image_pattern
+    for i, entry in enumerate(data["images"]):
+        where = f"{path}#images[{i}]"
+        try:
+            image_id = _entry_id(entry, read.stats)
+        except RecordError as exc:
+            read.rejects.add(where, short_json(entry), exc.reason, exc.detail)
+            continue
+        url = entry.get("url") if isinstance(entry, dict) else None
+        if image_id is None or not SAFE_ID.match(image_id) or not isinstance(url, str) or not url.strip():
+            missing = "imageId" if image_id is None or not SAFE_ID.match(image_id) else "url"
+            read.rejects.add(where, short_json(entry), Reason.BAD_IMAGE_ENTRY, f"no usable {missing}")
+            if image_id is not None:
+                split.rejected_ids.add(image_id)
+        elif image_id in split.images:
+            read.rejects.add(where, short_json(entry), Reason.DUPLICATE_IMAGE_ID,
+                             f"imageId {image_id} listed twice in {path.name}")
+        elif shared_files and image_id in owner:
+            read.rejects.add(where, short_json(entry), Reason.DUPLICATE_IMAGE_ID,
+                             f"imageId {image_id} is also in {owner[image_id]}.json and "
+                             f"{image_pattern!r} maps both to one file (add {{split}})")
+            split.rejected_ids.add(image_id)
+        else:
+            split.images[image_id] = (url.strip(), where, entry)
+    for image_id in split.images:
+        owner.setdefault(image_id, name)
+    read.stats["images_per_split"][name] = len(split.images)
+    return split
+
+
+def _read_annotations(read: SourceRead, split: _Split, labels_by_id: dict[str, Label], wanted: set[str],
+                      map_name: str, image_pattern: str) -> list[dict]:
+    """One pending record per annotated image with labels in the wanted groups; every image
+    entry with no annotation is a reject (``no_labels``)."""
+    annotated: dict[str, int] = {}
+    pending = []
+    for i, entry in enumerate(split.data["annotations"]):
+        where = f"{split.path}#annotations[{i}]"
+        try:
+            image_id, by_group = _annotation(read, split, entry, i, annotated, labels_by_id, wanted, map_name)
+        except RecordError as exc:
+            read.rejects.add(where, short_json(entry), exc.reason, exc.detail)
+            continue
+        if image_id is None:
+            continue
+        rel = image_pattern.format(imageId=image_id, split=split.name)
+        pending.append({"where": where, "record": short_json(entry), "split": split.name,
+                        "image_id": f"{split.name}/{image_id}" if "{split}" in image_pattern else image_id,
+                        "path": os.path.join(str(read.root.path), rel), "rel": rel, "url": split.images[image_id][0],
+                        "by_group": by_group,
+                        "missing_detail": f"listed in {split.path.name} but not fetched to {rel}"})
+    for image_id, (_url, image_where, entry) in split.images.items():
+        if image_id not in annotated:
+            read.rejects.add(image_where, short_json(entry), Reason.NO_LABELS,
+                             f"imageId {image_id} has no annotation in {split.path.name}")
+    return pending
+
+
+def _annotation(read: SourceRead, split: _Split, entry: Any, i: int, annotated: dict[str, int],
+                labels_by_id: dict[str, Label], wanted: set[str], map_name: str
+                ) -> tuple[str | None, dict[str, list[str]]]:
+    """(imageId, label ids by wanted group) of one annotation; (None, {}) when it is counted
+    but yields no row. Raises :class:`RecordError`."""
+    image_id = _entry_id(entry, read.stats)
+    raw_ids = entry.get("labelId") if isinstance(entry, dict) else None
+    if image_id is None or not isinstance(raw_ids, list):
+        if image_id is not None:
+            annotated.setdefault(image_id, i)  # its image is accounted for by this reject
+        raise RecordError(Reason.BAD_ANNOTATION, "needs an imageId and a labelId list")
+    read.stats["annotations"] += 1
+    if image_id in split.rejected_ids:
+        read.stats["annotations_of_rejected_images"] += 1
+        return None, {}
+    if image_id not in split.images:
+        raise RecordError(Reason.ANNOTATION_UNKNOWN_IMAGE, f"imageId {image_id} is not in the images of {split.path.name}")
+    if image_id in annotated:
+        raise RecordError(Reason.DUPLICATE_ANNOTATION,
+                          f"imageId {image_id} already annotated at annotations[{annotated[image_id]}]")
+    annotated[image_id] = i
+    label_ids: list[str] = []
+    bad_ids: list[str] = []
+    for raw in raw_ids:
+        label_id = parse_id(raw, read.stats)
+        if label_id is None or label_id not in labels_by_id:
+            bad_ids.append(repr(raw))
+        elif label_id in label_ids:
+            read.stats["repeated_label_ids"] += 1
+        else:
+            label_ids.append(label_id)
+    if bad_ids:
+        raise RecordError(Reason.UNKNOWN_LABEL_ID, f"labelId(s) {', '.join(bad_ids)} not in {map_name}")
+    if not label_ids:
+        raise RecordError(Reason.NO_LABELS, "empty labelId list")
+    by_group: dict[str, list[str]] = {}
+    for label_id in label_ids:
+        if labels_by_id[label_id].group in wanted:
+            by_group.setdefault(labels_by_id[label_id].group, []).append(label_id)
+    if not by_group:
+        read.stats["images_without_selected_groups"] += 1
+        return None, {}
+    return image_id, by_group
+
+
+def _count_test_images(read: SourceRead, path: Path) -> None:
+    """``stats["test_images"]``: the unlabelled test split's distinct ids (bad entries rejected)."""
+    data = load_json(read, path, need_annotations=False)
+    if data is None:
+        return
+    seen: set[str] = set()
+    for i, entry in enumerate(data["images"]):
+        where = f"{path}#images[{i}]"
+        try:
+            image_id = _entry_id(entry, read.stats)
+        except RecordError as exc:
+            read.rejects.add(where, short_json(entry), exc.reason, exc.detail)
+            continue
+        if image_id is None:
+            read.rejects.add(where, short_json(entry), Reason.BAD_IMAGE_ENTRY, "no usable imageId")
+        elif image_id in seen:
+            read.rejects.add(where, short_json(entry), Reason.DUPLICATE_IMAGE_ID,
+                             f"imageId {image_id} listed twice in {path.name}")
+        else:
+            seen.add(image_id)
+    read.stats["test_images"] = len(seen)

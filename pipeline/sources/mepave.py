@@ -8,8 +8,7 @@ category by a keyword rule over all their sentences (overridable by a ``cid,cate
 
 from __future__ import annotations
 
-import csv
-import re
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,28 +16,33 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from pipeline.reasons import Reason
 from pipeline.records import ReadResult, RejectCollector
 from pipeline.schema import CATEGORIES, Schema, default_schema
+from pipeline.sources.common import SourceRead
+import re
 
 SOURCE = "mepave"
 FILE_SPLITS = {"train": "train", "valid": "validation", "validation": "validation", "test": "test"}
-# A tag is an angle-bracketed name without spaces or brackets; anything else is plain text.
+RELEASE_PREFIX = "jdai.jave."
+# A tag is an angle-bracketed name without spaces or brackets. One whose name is no attribute
+# (<br>, <M>) is plain text of the sentence.
 TAG = re.compile(r"<(/?)([^<>/\s]{1,16})>")
 
-# Reason codes.
-INVALID_ENCODING = "invalid_encoding"
-WRONG_COLUMN_COUNT = "wrong_column_count"
-EMPTY_FIELD = "empty_field"
-UNBALANCED_TAG = "unbalanced_tag"
-NESTED_TAG = "nested_tag"
-UNKNOWN_ATTRIBUTE = "unknown_attribute"
-EMPTY_VALUE = "empty_value"
-TEXT_MISMATCH = "text_mismatch"
-DUPLICATE_SID = "duplicate_sid"
-NO_CATEGORY = "no_category"
-BAD_CATEGORY_OVERRIDE = "bad_category_override"
-FILE_UNREADABLE = "file_unreadable"
-NO_FILES = "no_files"
+# Reason codes (module names kept for callers; defined in pipeline.reasons).
+INVALID_ENCODING = Reason.INVALID_ENCODING
+WRONG_COLUMN_COUNT = Reason.WRONG_COLUMN_COUNT
+EMPTY_FIELD = Reason.EMPTY_FIELD
+UNBALANCED_TAG = Reason.UNBALANCED_TAG
+NESTED_TAG = Reason.NESTED_TAG
+UNKNOWN_ATTRIBUTE = Reason.UNKNOWN_ATTRIBUTE
+EMPTY_VALUE = Reason.EMPTY_VALUE
+TEXT_MISMATCH = Reason.TEXT_MISMATCH
+DUPLICATE_SID = Reason.DUPLICATE_SID
+NO_CATEGORY = Reason.NO_CATEGORY
+BAD_CATEGORY_OVERRIDE = Reason.BAD_CATEGORY_OVERRIDE
+UNREADABLE_FILE = Reason.UNREADABLE_FILE
+NO_FILES = Reason.NO_FILES
 
 
 @dataclass(frozen=True)
@@ -56,26 +60,32 @@ class TagError(ValueError):
         super().__init__(f"{reason}: {detail}")
 
 
-def parse_tagged(tagged: str, attributes: Iterable[str]) -> tuple[str, list[Span]]:
+def parse_tagged(tagged: str, attributes: Iterable[str], text: str | None = None) -> tuple[str, list[Span]]:
     """Strip the tags of column 4; return the plain text and the value spans in it.
 
-    Raises :class:`TagError` for nested, unbalanced or unknown tags and empty values.
+    A tag whose name is not an attribute (``<br>``, ``<M>``) is plain text. Given column 3 as
+    ``text``, the plain text must equal it: when it does not, an unknown tag was meant as an
+    attribute (``unknown_attribute``) or the columns disagree (``text_mismatch``). Without
+    ``text``, any unknown tag is ``unknown_attribute``. Raises :class:`TagError`, also for
+    nested or unbalanced tags and empty values.
     """
     known = set(attributes)
     plain: list[str] = []
     length = 0
     spans: list[Span] = []
+    unknown: list[str] = []
     open_attr: str | None = None
     open_at = 0
     pos = 0
     for m in TAG.finditer(tagged):
+        closing, name = m.group(1) == "/", m.group(2)
+        if name not in known:
+            unknown.append(f"{m.group(0)} at {m.start()}")
+            continue                        # plain text: stays in the next chunk
         chunk = tagged[pos : m.start()]
         plain.append(chunk)
         length += len(chunk)
         pos = m.end()
-        closing, name = m.group(1) == "/", m.group(2)
-        if name not in known:
-            raise TagError(UNKNOWN_ATTRIBUTE, f"tag {m.group(0)} at {m.start()}")
         if not closing:
             if open_attr is not None:
                 raise TagError(NESTED_TAG, f"<{name}> opened inside <{open_attr}> at {m.start()}")
@@ -93,7 +103,12 @@ def parse_tagged(tagged: str, attributes: Iterable[str]) -> tuple[str, list[Span
     if open_attr is not None:
         raise TagError(UNBALANCED_TAG, f"<{open_attr}> is never closed")
     plain.append(tagged[pos:])
-    return "".join(plain), spans
+    result = "".join(plain)
+    if unknown and (text is None or result != text):
+        raise TagError(UNKNOWN_ATTRIBUTE, f"tag {unknown[0]} names no attribute")
+    if text is not None and result != text:
+        raise TagError(TEXT_MISMATCH, "column 3 differs from column 4 without tags")
+    return result, spans
 
 
 def split_of(path: Path) -> str:
@@ -104,82 +119,59 @@ def split_of(path: Path) -> str:
     return "unknown"
 
 
-def find_files(root: Path) -> list[Path]:
-    """The release files under ``root`` (a file is taken as it is)."""
-    if root.is_file():
-        return [root]
-    files = [p for p in sorted(root.iterdir()) if p.is_file() and p.name.startswith("jdai.jave.")]
+def release_files(read: SourceRead, folder: Path) -> list[Path]:
+    """The release files (``jdai.jave.*``) directly in ``folder``, train/validation/test first;
+    links that leave the folder are rejects."""
+    files = [p for rel, p in read.files(folder, recursive=False).items() if rel.startswith(RELEASE_PREFIX)]
     order = {"train": 0, "validation": 1, "test": 2}
     return sorted(files, key=lambda p: (order.get(split_of(p), 3), p.name))
 
 
-def _read_lines(path: Path, rejects: RejectCollector) -> Iterable[tuple[int, str]]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        rejects.add(str(path), "", FILE_UNREADABLE, str(exc))
-        return
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the newline that ends the last line opens no new one
-    for line_no, raw in enumerate(lines, start=1):
-        raw = raw.removesuffix(b"\r")
-        try:
-            yield line_no, raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            rejects.add(f"{path}:{line_no}", raw.decode("utf-8", "replace"), INVALID_ENCODING, str(exc))
-
-
-def read_sentences(files: Sequence[Path], schema: Schema | None = None, root: Path | None = None) -> ReadResult:
+def read_sentences(files: Sequence[Path], schema: Schema | None = None, root: Path | None = None,
+                   read: SourceRead | None = None) -> ReadResult:
     """Parse the TSV lines of ``files``; categories are not assigned here. Reject locations are
-    relative to ``root`` (the release folder)."""
+    relative to ``root`` (the release folder), whose :class:`SourceRead` ``read`` may be given."""
     schema = schema or default_schema()
-    attributes = schema.mepave_attributes
-    to_slot = schema.attribute_to_slot
-    rejects = RejectCollector(SOURCE, root)
+    if read is None:
+        folder = root or (files[0].parent if files else Path("."))
+        read = SourceRead(SOURCE, folder, follow_links_outside=True, stats=("lines", "blank_lines"))
     rows: list[dict] = []
     seen_sids: dict[str, str] = {}
-    blank = 0
     for path in files:
         split = split_of(path)
-        for line_no, line in _read_lines(path, rejects):
+        for line_no, line in read.text_lines(path):
             location = f"{path}:{line_no}"
             if not line.strip():
-                blank += 1
-                continue
-            cols = line.split("\t")
-            if len(cols) != 4:
-                rejects.add(location, line, WRONG_COLUMN_COUNT, f"{len(cols)} columns, expected 4")
-                continue
-            cid, sid, text, tagged = cols
-            if not cid.strip() or not sid.strip() or not text.strip():
-                rejects.add(location, line, EMPTY_FIELD, "cid, sid and sentence must be non-empty")
+                read.stats["blank_lines"] += 1
                 continue
             try:
-                plain, spans = parse_tagged(tagged, attributes)
+                row = _sentence(line, schema, seen_sids, location)
             except TagError as exc:
-                rejects.add(location, line, exc.reason, exc.detail)
+                read.rejects.add(location, line, exc.reason, exc.detail)
                 continue
-            if plain != text:
-                rejects.add(location, line, TEXT_MISMATCH, "column 3 differs from column 4 without tags")
-                continue
-            if sid in seen_sids:
-                rejects.add(location, line, DUPLICATE_SID, f"{sid} first seen at {seen_sids[sid]}")
-                continue
-            seen_sids[sid] = location
-            rows.append({
-                "cid": cid, "sid": sid, "split": split, "text": text, "tagged": tagged,
-                "spans": [
-                    {"attribute": s.attribute, "slot": to_slot[s.attribute], "value": s.value,
-                     "start": s.start, "end": s.end}
-                    for s in spans
-                ],
-                "file": path.name, "line": line_no,
-            })
+            rows.append({**row, "split": split, "file": path.name, "line": line_no})
     valid = pd.DataFrame(rows, columns=["cid", "sid", "split", "text", "tagged", "spans", "file", "line"])
-    return ReadResult(SOURCE, valid, rejects.frame(), {"blank_lines": blank, "files": [p.name for p in files]})
+    stats = {"blank_lines": read.stats["blank_lines"], "files": [p.name for p in files]}
+    return ReadResult(SOURCE, valid, read.rejects.frame(), stats)
+
+
+def _sentence(line: str, schema: Schema, seen_sids: dict[str, str], location: str) -> dict:
+    """One line's sentence with its value spans; raises :class:`TagError`."""
+    cols = line.split("\t")
+    if len(cols) != 4:
+        raise TagError(WRONG_COLUMN_COUNT, f"{len(cols)} columns, expected 4")
+    cid, sid, text, tagged = cols
+    if not cid.strip() or not sid.strip() or not text.strip():
+        raise TagError(EMPTY_FIELD, "cid, sid and sentence must be non-empty")
+    # column 4 equal to column 3 means "no value", whatever angle brackets the sentence holds
+    spans = [] if tagged == text else parse_tagged(tagged, schema.mepave_attributes, text)[1]
+    if sid in seen_sids:
+        raise TagError(DUPLICATE_SID, f"{sid} first seen at {seen_sids[sid]}")
+    seen_sids[sid] = location
+    to_slot = schema.attribute_to_slot
+    return {"cid": cid, "sid": sid, "text": text, "tagged": tagged,
+            "spans": [{"attribute": s.attribute, "slot": to_slot[s.attribute], "value": s.value,
+                       "start": s.start, "end": s.end} for s in spans]}
 
 
 # -- categories ---------------------------------------------------------------------------
@@ -247,23 +239,21 @@ def categorize(texts: Iterable[str], schema: Schema | None = None,
 
 
 def read_category_overrides(path: Path, rejects: RejectCollector) -> dict[str, str]:
-    """``cid,category`` CSV; invalid rows are rejected and not applied."""
+    """``cid,category`` CSV (a file the user names, so it is read wherever it is); invalid rows
+    are rejected and not applied."""
+    read = SourceRead(SOURCE, path.parent, follow_links_outside=True, stats=("lines", "blank_lines"))
+    read.rejects = rejects
     overrides: dict[str, str] = {}
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            for line_no, row in enumerate(csv.reader(fh), start=1):
-                location = f"{path}:{line_no}"
-                if line_no == 1 and [c.strip() for c in row] == ["cid", "category"]:
-                    continue
-                if not row or not any(c.strip() for c in row):
-                    continue
-                if len(row) != 2 or row[1].strip() not in CATEGORIES or not row[0].strip():
-                    rejects.add(location, ",".join(row), BAD_CATEGORY_OVERRIDE,
-                                f"expected cid,category with category in {CATEGORIES}")
-                    continue
-                overrides[row[0].strip()] = row[1].strip()
-    except OSError as exc:
-        rejects.add(str(path), "", FILE_UNREADABLE, str(exc))
+    if not path.is_file():
+        rejects.add(str(path), "", UNREADABLE_FILE, "no such file")
+        return overrides
+    for location, line_no, row, text in read.csv_records(path):
+        if line_no == 1 and [c.strip() for c in row] == ["cid", "category"]:
+            continue
+        if len(row) != 2 or row[1].strip() not in CATEGORIES or not row[0].strip():
+            rejects.add(location, text, BAD_CATEGORY_OVERRIDE, f"expected cid,category with category in {CATEGORIES}")
+            continue
+        overrides[row[0].strip()] = row[1].strip()
     return overrides
 
 
@@ -297,22 +287,21 @@ def assign_categories(sentences: ReadResult, overrides: dict[str, str] | None = 
 
 
 def read_mepave(root: Path | str, category_overrides: Path | str | None = None,
-                schema: Schema | None = None) -> ReadResult:
-    """Read a MEPAVE release (a directory of ``jdai.jave.*`` files, or one file)."""
+                schema: Schema | None = None, follow_links_outside: bool = False) -> ReadResult:
+    """Read a MEPAVE release (a directory of ``jdai.jave.*`` files, or one file the user names)."""
     schema = schema or default_schema()
-    root = Path(root)
-    folder = root.parent if root.is_file() else root      # reject locations are relative to it
+    root = Path(os.path.abspath(root))
+    given_file = root.is_file()
+    folder = root.parent if given_file else root      # reject locations are relative to it
+    read = SourceRead(SOURCE, folder, follow_links_outside or given_file, stats=("lines", "blank_lines"))
+    files: list[Path] = []
     if not root.exists():
-        rejects = RejectCollector(SOURCE, folder)
-        rejects.add(str(root), "", NO_FILES, "path does not exist")
-        return ReadResult(SOURCE, read_sentences([], schema).valid.assign(category=pd.Series(dtype=str)),
-                          rejects.frame(), {"blank_lines": 0, "files": []})
-    files = find_files(root)
-    sentences = read_sentences(files, schema, folder)
-    if not files:
-        extra = RejectCollector(SOURCE, folder)
-        extra.add(str(root), "", NO_FILES, "no jdai.jave.* files found")
-        sentences.rejects = pd.concat([sentences.rejects, extra.frame()], ignore_index=True)
+        read.rejects.add(str(root), "", NO_FILES, "path does not exist")
+    else:
+        files = [root] if given_file else release_files(read, folder)
+        if not files and not len(read.rejects):
+            read.rejects.add(str(root), "", NO_FILES, f"no {RELEASE_PREFIX}* files found")
+    sentences = read_sentences(files, schema, folder, read)
     overrides: dict[str, str] = {}
     if category_overrides is not None:
         collector = RejectCollector(SOURCE, folder)
@@ -332,37 +321,22 @@ IMAGE_PATTERN = "{cid}.jpg"
 
 
 def read_product_images(image_dir: Path | str, cids: Iterable[str], pattern: str = IMAGE_PATTERN,
-                        check: bool = True) -> ReadResult:
+                        check: bool = True, follow_links_outside: bool = False) -> ReadResult:
     """One image per product: ``image_dir / pattern.format(cid=...)``, through the image check.
 
-    Products whose image is missing or unusable land in rejects (they stay in the text
-    table: a product without a usable image gets ``none`` image labels later, counted), located
-    relative to ``image_dir``.
+    Products whose image is missing, unusable or outside ``image_dir`` land in rejects (they
+    stay in the text table: a product without a usable image gets ``none`` image labels later,
+    counted), located relative to ``image_dir``.
     """
-    from pipeline.images import MISSING, check_images
-
-    image_dir = Path(image_dir)
+    read = SourceRead(f"{SOURCE}_images", image_dir, follow_links_outside, stats=("products",))
     cids = list(dict.fromkeys(cids))
-    paths = [image_dir / pattern.format(cid=cid) for cid in cids]
-    rejects = RejectCollector(f"{SOURCE}_images", image_dir)
-    rows = []
-    if check:
-        checks = check_images(paths)
-    else:
-        checks = [None] * len(paths)
-    for cid, path, result in zip(cids, paths, checks):
-        if result is None:
-            if not path.is_file():
-                rejects.add(str(path), cid, MISSING, "no such file")
-                continue
-            rows.append({"cid": cid, "image_path": str(path), "image_mode": None, "width": None, "height": None})
-            continue
-        if not result.ok:
-            rejects.add(str(path), cid, result.reason, result.detail)
-            continue
-        rows.append({"cid": cid, "image_path": str(path), "image_mode": result.mode,
-                     "width": result.width, "height": result.height})
+    pending = [{"cid": cid, "path": str(read.root.path / pattern.format(cid=cid)), "record": cid,
+                "rel": pattern.format(cid=cid)} for cid in cids]
+    for p in pending:
+        p["where"] = p["path"]
+    checks = read.check_images([p["path"] for p in pending], check)
+    rows = [{"cid": p["cid"], "image_path": p["path"], "image_mode": c.mode or None,
+             "width": c.width or None, "height": c.height or None} for p, c in read.usable(pending, checks)]
     valid = pd.DataFrame(rows, columns=["cid", "image_path", "image_mode", "width", "height"])
     converted = int((valid["image_mode"].notna() & (valid["image_mode"] != "RGB")).sum())
-    return ReadResult(f"{SOURCE}_images", valid, rejects.frame(),
-                      {"products": len(cids), "converted_to_rgb": converted})
+    return ReadResult(f"{SOURCE}_images", valid, read.rejects.frame(), {"products": len(cids), "converted_to_rgb": converted})

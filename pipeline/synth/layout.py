@@ -89,6 +89,10 @@ class SampleLayout:
     def crawl_manifest(self) -> Path:
         return self.crawl_root / "manifest.csv"
 
+    def source_dir(self, kind: str) -> Path:
+        """The folder a source's reader takes: ``<root>/<kind>`` (MEPAVE's images under it)."""
+        return self.mepave_images if kind == "mepave_images" else self.root / kind
+
     # -- truth and manifest --
     @property
     def truth(self) -> Path:
