@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from assets.definitions import all_assets
-from assets.distant import TRAINING
+from pipeline.sources.registry import vision_sources
 from assets.resources import MavpHome
 from assets.saliency import backbone_overrides, region_backbone
 from assets.sources import ifashion_images, sample_sources, source_assets
@@ -41,7 +41,7 @@ def main() -> None:
     print(f"device: {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, "
           f"torch threads {torch.get_num_threads()}")
     total, rows, layout = 0.0, [], MavpHome(home=str(home)).layout
-    for source, settings in TRAINING.items():
+    for source, settings in ((s.kind, s.training) for s in vision_sources()):
         table = pd.read_parquet(home / "sources" / "tables" / f"{source}_records.parquet")
         t0 = time.perf_counter()
         config = settings()

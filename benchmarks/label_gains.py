@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from assets.distant import TRAINING
+from pipeline.sources.registry import vision_sources
 from assets.saliency import backbone_overrides
 from pipeline.distant.config import DEFAULT_SLOT_CLASSIFIERS
 from pipeline.distant.selection import choose_slot_classifiers
@@ -56,7 +56,7 @@ def label_step(layout: HomeLayout, overrides: dict, image_size: int | None, labe
     if image_size:
         backbone = replace(backbone, image_size=image_size)
     records = {}
-    for source, settings in TRAINING.items():
+    for source, settings in ((s.kind, s.training) for s in vision_sources()):
         config = settings(**overrides)
         if source == "ifashion" and overrides.get("kind") == "finetune":
             config = replace(config, epochs=10)          # its earlier setting

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from assets.definitions import all_assets
-from assets.distant import TABLE_NAMES, distant_checks
+from assets.distant import distant_checks
+from pipeline.sources.registry import vision_sources
 from assets.mavp import mavp_checks
 from assets.resources import MavpHome
 from assets.saliency import saliency_checks
@@ -80,7 +81,7 @@ def test_classifiers_reach_their_floors_and_every_image_slot_has_one(build):
     assert {r["slot"] for r in chosen if r["status"] == "ready"} == set(json.loads(
         (home / "saliency" / "partition.json").read_text())["partition"]["image"])
     checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
-    for name, table_name in TABLE_NAMES.items():
+    for name, table_name in ((s.kind, s.paper_table) for s in vision_sources()):
         meta = result.asset_materializations_for_node(f"{name}_classifier")[0].metadata
         assert any(c.name.endswith(" %") for c in meta[table_name].schema.columns)      # a strategy's results
         # the warning lists exactly the tasks its table marks as not clearly above chance

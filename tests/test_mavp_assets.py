@@ -8,7 +8,8 @@ import dagster as dg
 import pandas as pd
 
 from assets.definitions import all_assets, defs
-from assets.distant import TABLE_NAMES, distant_checks
+from assets.distant import distant_checks
+from pipeline.sources.registry import vision_sources
 from assets.mavp import full_rebuild, mavp, mavp_checks, source_change_sensor
 from assets.resources import MavpHome
 from assets.saliency import saliency_checks
@@ -45,7 +46,7 @@ def test_whole_graph_builds_the_dataset_and_a_rerun_reuses_everything(tmp_path):
     assert quality["split"]["leakage"]["groups_in_several_splits"] == 0
     # every product image of a row travels inside the row, as JPEG bytes
     assert all(i["bytes"][:2] == b"\xff\xd8" for i in train["image"].dropna())
-    for name, table_name in TABLE_NAMES.items():
+    for name, table_name in ((s.kind, s.paper_table) for s in vision_sources()):
         meta = result.asset_materializations_for_node(f"{name}_classifier")[0].metadata
         table = meta[table_name]
         assert isinstance(table, dg.TableMetadataValue) and {"task", "#imgs"} <= {c.name for c in table.schema.columns}

@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from pipeline.reasons import Reason
 from pipeline.records import ReadResult
@@ -127,6 +127,16 @@ def _entry_id(entry: Any, stats: dict[str, Any]) -> str | None:
     return parse_id(entry.get("imageId"), stats) if isinstance(entry, dict) else None
 
 
+def _image_entries(read: SourceRead, path: Path, entries: list) -> Iterator[tuple[str, Any, str | None]]:
+    """(location, entry, imageId or None) of each image entry; an id holding NUL is a reject."""
+    for i, entry in enumerate(entries):
+        where = f"{path}#images[{i}]"
+        try:
+            yield where, entry, _entry_id(entry, read.stats)
+        except RecordError as exc:
+            read.rejects.add(where, short_json(entry), exc.reason, exc.detail)
+
+
 @dataclass
 class _Split:
     """What one labelled split file holds, as the reader walks it."""
@@ -215,13 +225,7 @@ def _read_images(read: SourceRead, name: str, owner: dict[str, str], image_patte
         return None
     split = _Split(name, path, {}, set(), data)
     shared_files = "{split}" not in image_pattern
-    for i, entry in enumerate(data["images"]):
-        where = f"{path}#images[{i}]"
-        try:
-            image_id = _entry_id(entry, read.stats)
-        except RecordError as exc:
-            read.rejects.add(where, short_json(entry), exc.reason, exc.detail)
-            continue
+    for where, entry, image_id in _image_entries(read, path, data["images"]):
         url = entry.get("url") if isinstance(entry, dict) else None
         if image_id is None or not SAFE_ID.match(image_id) or not isinstance(url, str) or not url.strip():
             missing = "imageId" if image_id is None or not SAFE_ID.match(image_id) else "url"
@@ -323,13 +327,7 @@ def _count_test_images(read: SourceRead, path: Path) -> None:
     if data is None:
         return
     seen: set[str] = set()
-    for i, entry in enumerate(data["images"]):
-        where = f"{path}#images[{i}]"
-        try:
-            image_id = _entry_id(entry, read.stats)
-        except RecordError as exc:
-            read.rejects.add(where, short_json(entry), exc.reason, exc.detail)
-            continue
+    for where, entry, image_id in _image_entries(read, path, data["images"]):
         if image_id is None:
             read.rejects.add(where, short_json(entry), Reason.BAD_IMAGE_ENTRY, "no usable imageId")
         elif image_id in seen:
