@@ -29,7 +29,11 @@ def printable(text: str) -> str:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
+        pass
+    try:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:          # a lone surrogate that no file name made (a JSON \ud800 escape)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _short(record: Any, limit: int = 500) -> str:

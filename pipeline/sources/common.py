@@ -103,7 +103,7 @@ class RecordError(ValueError):
         self.reason, self.detail = reason, detail
 
 
-def _is_utf8_name(name: str) -> bool:
+def is_utf8(name: str) -> bool:
     try:
         name.encode("utf-8")
         return True
@@ -201,12 +201,17 @@ class SourceRead:
         if skip_hidden and entry.name.startswith("."):
             self.stats["hidden_entries_skipped"] = self.stats.get("hidden_entries_skipped", 0) + 1
             return
-        if not _is_utf8_name(entry.name):
+        if not is_utf8(entry.name):
             self.rejects.add(path, "", Reason.BAD_FILE_NAME, "the name is not valid UTF-8; rename it to read it")
             return
-        if entry.is_symlink() and not self.openable(path, record=self.relative(path)):
+        try:
+            link, folder = entry.is_symlink(), entry.is_dir()
+        except OSError as exc:              # a link loop (ELOOP), a vanished entry
+            self.rejects.add(path, "", Reason.UNREADABLE_FILE, exc.strerror or str(exc))
             return
-        if entry.is_dir():
+        if link and not self.openable(path, record=self.relative(path)):
+            return
+        if folder:
             real = os.path.realpath(path)
             if recursive and real not in seen_dirs:
                 seen_dirs.add(real)

@@ -30,7 +30,8 @@ from pipeline.reasons import Reason
 from pipeline.records import ReadResult
 from pipeline.schema import Schema, default_schema
 from pipeline.sources.common import (  # noqa: F401 (BASE_COLUMNS re-exported)
-    BASE_COLUMNS, BASE_DTYPES, VISION_STATS, RecordError, SourceRead, count_tasks, map_labels, task_slots,
+    BASE_COLUMNS, BASE_DTYPES, VISION_STATS, RecordError, SourceRead, count_tasks, is_utf8, map_labels,
+    task_slots,
 )
 
 SOURCE = "ifashion"
@@ -91,7 +92,9 @@ def parse_id(value: Any, stats: dict[str, Any]) -> str | None:
     """A string id from a JSON string or integer (ints counted in stats); None if neither.
     Raises :class:`RecordError` for an id holding a NUL character."""
     if isinstance(value, str) and "\x00" in value:
-        raise RecordError(Reason.NUL_BYTE, "the imageId holds a NUL character")
+        raise RecordError(Reason.NUL_BYTE, "the id holds a NUL character")
+    if isinstance(value, str) and not is_utf8(value):
+        raise RecordError(Reason.INVALID_ENCODING, "the id holds an unpaired surrogate escape (not UTF-8)")
     if isinstance(value, str) and value.strip():
         return value.strip()
     if isinstance(value, int) and not isinstance(value, bool):
@@ -227,7 +230,8 @@ def _read_images(read: SourceRead, name: str, owner: dict[str, str], image_patte
     shared_files = "{split}" not in image_pattern
     for where, entry, image_id in _image_entries(read, path, data["images"]):
         url = entry.get("url") if isinstance(entry, dict) else None
-        if image_id is None or not SAFE_ID.match(image_id) or not isinstance(url, str) or not url.strip():
+        if (image_id is None or not SAFE_ID.match(image_id) or not isinstance(url, str) or not url.strip()
+                or not is_utf8(url)):
             missing = "imageId" if image_id is None or not SAFE_ID.match(image_id) else "url"
             read.rejects.add(where, short_json(entry), Reason.BAD_IMAGE_ENTRY, f"no usable {missing}")
             if image_id is not None:

@@ -216,6 +216,19 @@ def test_ifashion_nul_in_image_id(tmp_path):
     _clean(res, tmp_path)
 
 
+def test_ifashion_unpaired_surrogate_escapes(tmp_path):
+    """JSON can spell strings no file holds ("\\ud800"): such an id or url is a reject, and the
+    rejects table still saves."""
+    root = tmp_path / "src"
+    write_image(root / "images/1.jpg")
+    train = ('{"images": [{"imageId": "1", "url": "http://x/1"}, {"imageId": "\\ud800", "url": "u"},'
+             ' {"imageId": "2", "url": "\\udc80"}], "annotations": [{"imageId": "1", "labelId": ["17"]}]}')
+    res = _read("ifashion", _ifashion(root, train))
+    assert sorted(reasons(res)) == ["bad_image_entry", "invalid_encoding"]
+    assert res.valid["image_id"].tolist() == ["1"]
+    _clean(res, tmp_path)
+
+
 # -- 3. deeply nested JSON --------------------------------------------------------------------
 
 def test_ifashion_deeply_nested_json(tmp_path):
@@ -605,3 +618,18 @@ def test_cli_utzap50k_nul_and_deep_ifashion(tmp_path):
     deep = _ifashion(tmp_path / "ifa", '{"images": ' + "[" * 5000 + "]" * 5000 + ', "annotations": []}')
     proc = _cli("ifashion", deep)
     assert proc.returncode == 1 and "invalid_json" in proc.stdout
+
+
+def test_fifo_and_link_loops_never_block_or_escape(tmp_path):
+    """A named pipe is never opened (reading it would block), a link to its own folder is walked
+    once, and a link to itself is an unreadable file."""
+    root = tmp_path / "src"
+    value = root / "upper_height/高帮"
+    write_image(value / "a.jpg")
+    os.mkfifo(value / "pipe.jpg")
+    os.symlink(root, value / "loop")
+    os.symlink("self.jpg", value / "self.jpg")
+    res = _read("crawl", root)
+    assert res.valid["image_id"].tolist() == ["upper_height/高帮/a.jpg"]
+    assert sorted(reasons(res)) == ["image_empty", "unreadable_file"]
+    _clean(res, tmp_path)
