@@ -364,7 +364,8 @@ def source_fingerprint(root: Path) -> str:
                     stat = path.stat()
                 except OSError:
                     continue
-                digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+                line = f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+                digest.update(line.encode("utf-8", "surrogateescape"))     # names need not be UTF-8
     return digest.hexdigest()[:16]
 
 

@@ -11,11 +11,11 @@ import pytest
 
 from assets.definitions import all_assets
 from assets.distant import distant_checks
-from pipeline.sources.registry import vision_sources
 from assets.mavp import mavp_checks
 from assets.resources import MavpHome
 from assets.saliency import saliency_checks
 from pipeline.schema import default_schema
+from pipeline.sources.registry import vision_sources
 
 # Test accuracy floors on the default sample (grid-probe classifiers over the frozen ImageNet
 # backbone; measured values in the issue 12 note, the floors leave room for float differences

@@ -6,14 +6,15 @@ import os
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from assets.definitions import all_assets, defs
 from assets.distant import distant_checks
-from pipeline.sources.registry import vision_sources
 from assets.mavp import full_rebuild, mavp, mavp_checks, source_change_sensor
 from assets.resources import MavpHome
 from assets.saliency import saliency_checks
 from pipeline.mavp.publish import split_files
+from pipeline.sources.registry import vision_sources
 from tests.test_saliency_assets import run_config as saliency_run_config
 
 TINY_CLASSIFIER = {"image_size": 32, "window_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2],
@@ -120,3 +121,17 @@ def test_rebuild_job_schedule_and_sensor(tmp_path):
     with dg.build_sensor_context(cursor=cursor, resources={"mavp_home": home}) as context:
         request = source_change_sensor(context)
         assert isinstance(request, dg.RunRequest) and request.tags["mavp/changed_sources"] == "crawl"
+
+
+def test_source_fingerprint_takes_names_that_are_not_utf8(tmp_path):
+    from assets.mavp import source_fingerprint
+
+    try:
+        with open(os.fsencode(tmp_path) + b"/x\xff.jpg", "wb") as fh:
+            fh.write(b"a")
+    except OSError:
+        pytest.skip("filesystem refuses non-UTF-8 names")
+    before = source_fingerprint(tmp_path)
+    with open(os.fsencode(tmp_path) + b"/x\xff.jpg", "ab") as fh:
+        fh.write(b"b")
+    assert source_fingerprint(tmp_path) != before
