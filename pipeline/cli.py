@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,7 +40,11 @@ def cmd_check_source(args: argparse.Namespace) -> int:
     spec = source(args.kind)
     result = spec.read(args.path, args.follow_links_outside)
     if args.dump:
-        write_parquet(spec.dump(result) if spec.dump else result.valid, args.dump)
+        try:
+            write_parquet(spec.dump(result) if spec.dump else result.valid, args.dump)
+        except OSError as exc:
+            print(f"error: cannot write {args.dump}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(result.summary(), ensure_ascii=False, indent=2, default=str))
     else:
@@ -83,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:             # `mavp check-source ... | head`: the reader went away
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # no second error at exit
+        return 1
 
 
 if __name__ == "__main__":

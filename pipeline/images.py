@@ -13,6 +13,7 @@ needed. Loading applies the EXIF orientation and takes an animated image's first
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -110,7 +111,11 @@ def _open_checked(path: Path, formats: tuple[str, ...] = IMAGE_FORMATS) -> tuple
     if "\x00" in p:
         return ImageCheck(p, False, Reason.NUL_BYTE, "the path holds a NUL character"), None
     try:
-        size = os.path.getsize(path)
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a pipe, device or socket"
+            return ImageCheck(p, False, Reason.NOT_A_REGULAR_FILE, f"{kind}, not an image file"), None
+        size = info.st_size
         if size == 0:
             return ImageCheck(p, False, EMPTY, "file has 0 bytes"), None
         found, problem = _format_problem(path, formats)
@@ -118,6 +123,8 @@ def _open_checked(path: Path, formats: tuple[str, ...] = IMAGE_FORMATS) -> tuple
         return ImageCheck(p, False, MISSING, "no such file"), None
     except OSError as exc:
         return ImageCheck(p, False, MISSING, str(exc)), None
+    except ValueError:                  # characters no file name can hold (a lone surrogate)
+        return ImageCheck(p, False, Reason.INVALID_ENCODING, "the path holds characters no file name has"), None
     if problem:
         return ImageCheck(p, False, *problem), None
     try:

@@ -19,6 +19,10 @@ class Reason(StrEnum):
     OUTSIDE_SOURCE = "outside_source"              # its real path leaves the source folder
     BAD_FILE_NAME = "bad_file_name"                # a file or folder name that is not valid UTF-8
     DUPLICATE_FILE_NAME = "duplicate_file_name"    # equal to another name after Unicode NFC
+    LINKED_DUPLICATE = "linked_duplicate"          # a link to a file or folder read under its own name
+    NOT_A_REGULAR_FILE = "not_a_regular_file"      # a pipe, device or socket: never opened
+    FILE_TOO_LARGE = "file_too_large"              # a text file over the size a reader takes in memory
+    HIDDEN_FILE = "hidden_file"                    # listed, but its name starts with "." (skipped)
     MISPLACED_FILE = "misplaced_file"              # not where the layout puts records
     NOT_AN_IMAGE = "not_an_image"                  # an extension no image of the source has
     NOT_TEXT = "not_text"                          # a text file that is binary (content never copied)

@@ -24,6 +24,7 @@ import csv
 import json
 import os
 import posixpath
+import stat
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -46,6 +47,11 @@ BASE_COLUMNS = list(BASE_DTYPES)
 
 #: Longest CSV field, in characters (the csv module's own default limit).
 FIELD_LIMIT = 131_072
+#: Largest text file a reader takes in memory (the real releases' biggest, iMaterialist's
+#: train.json, is about 0.2 GB).
+MAX_TEXT_BYTES = 2 << 30
+#: Share of NUL bytes above which a file is binary whatever its lines say.
+BINARY_NUL_SHARE = 0.01
 #: Counters every vision reader reports (a reader adds its own).
 VISION_STATS = ("lines", "blank_lines", "images_checked", "image_modes", "images_needing_conversion",
                 "rows_per_task", "unmapped_labels")
@@ -175,54 +181,31 @@ class SourceRead:
         return False
 
     def files(self, folder: Path, recursive: bool = True, skip_hidden: bool = False) -> dict[str, Path]:
-        """NFC root-relative POSIX path -> file, for every file under ``folder``, in sorted order.
+        """NFC root-relative POSIX path -> file, for every regular file under ``folder``, sorted.
 
-        Links that resolve inside the source folder are followed (each real folder once);
-        links that leave it, names that are not UTF-8, and names equal to an earlier one after
-        Unicode NFC normalisation are rejects. Hidden entries are counted in
+        Real folders are walked first; then links to folders and files that resolve inside the
+        source folder are followed, unless they lead to what was already read under its own
+        name (``linked_duplicate``, so a link cannot relabel an image). Rejects: links that
+        leave the folder, pipes and devices, names that are not UTF-8, names equal to an earlier
+        one after Unicode NFC normalisation. Hidden entries are counted in
         ``stats["hidden_entries_skipped"]`` when ``skip_hidden``.
         """
-        found: dict[str, Path] = {}
-        seen_dirs = {os.path.realpath(folder)}
-        stack = [folder]
-        while stack:
-            current = stack.pop()
-            try:
-                entries = sorted(os.scandir(current), key=lambda e: e.name)
-            except OSError as exc:
-                self.rejects.add(current, "", Reason.UNREADABLE_FILE, f"cannot list the folder: {exc.strerror}")
-                continue
-            for entry in entries:
-                self._visit(Path(entry.path), entry, found, seen_dirs, stack, recursive, skip_hidden)
-        return dict(sorted(found.items()))
-
-    def _visit(self, path: Path, entry: os.DirEntry, found: dict[str, Path], seen_dirs: set[str],
-               stack: list[Path], recursive: bool, skip_hidden: bool) -> None:
-        if skip_hidden and entry.name.startswith("."):
-            self.stats["hidden_entries_skipped"] = self.stats.get("hidden_entries_skipped", 0) + 1
-            return
-        if not is_utf8(entry.name):
-            self.rejects.add(path, "", Reason.BAD_FILE_NAME, "the name is not valid UTF-8; rename it to read it")
-            return
-        try:
-            link, folder = entry.is_symlink(), entry.is_dir()
-        except OSError as exc:              # a link loop (ELOOP), a vanished entry
-            self.rejects.add(path, "", Reason.UNREADABLE_FILE, exc.strerror or str(exc))
-            return
-        if link and not self.openable(path, record=self.relative(path)):
-            return
-        if folder:
-            real = os.path.realpath(path)
-            if recursive and real not in seen_dirs:
-                seen_dirs.add(real)
-                stack.append(path)
-            return
-        rel = nfc(self.relative(path))
-        if rel in found:
-            self.rejects.add(path, rel, Reason.DUPLICATE_FILE_NAME,
-                             f"{self.relative(found[rel])} has the same name after Unicode NFC normalisation")
-            return
-        found[rel] = path
+        walk = _Walk(self, recursive, skip_hidden)
+        walk.folder(folder)
+        while walk.linked_dirs:
+            link = walk.linked_dirs.pop(0)
+            real = os.path.realpath(link)
+            if real in walk.walked:
+                walk.duplicate(link, real)
+            else:
+                walk.folder(link)
+        for link in walk.linked_files:
+            real = os.path.realpath(link)
+            if real in walk.real_files:
+                walk.duplicate(link, real)
+            else:
+                walk.add(link)
+        return dict(sorted(walk.found.items()))
 
     def relative(self, path: Path) -> str:
         try:
@@ -232,10 +215,19 @@ class SourceRead:
 
     # -- text -------------------------------------------------------------------------
     def read_bytes(self, path: Path) -> bytes | None:
-        """The bytes of a file inside the source folder (a reject when outside or unreadable)."""
+        """The bytes of a regular file inside the source folder, up to ``MAX_TEXT_BYTES`` (a
+        reject when outside, not a regular file, too large or unreadable)."""
         if not self.openable(path):
             return None
         try:
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode):
+                self.rejects.add(path, "", Reason.NOT_A_REGULAR_FILE, "a pipe, device or socket is never read")
+                return None
+            if info.st_size > MAX_TEXT_BYTES:
+                self.rejects.add(path, "", Reason.FILE_TOO_LARGE,
+                                 f"{info.st_size} bytes; a source's text files are read whole, up to {MAX_TEXT_BYTES}")
+                return None
             return path.read_bytes()
         except OSError as exc:
             self.rejects.add(path, "", Reason.UNREADABLE_FILE, exc.strerror or str(exc))
@@ -253,10 +245,9 @@ class SourceRead:
             return []
         raw_lines = _split_lines(data.removeprefix(b"\xef\xbb\xbf"))
         decoded = [_decode(raw) for raw in raw_lines]
-        bad = sum(1 for text in decoded if text is None or "\x00" in text)
-        if raw_lines and bad * 2 >= len(raw_lines) and bad > 0:
-            self.rejects.add(path, "", Reason.NOT_TEXT, f"{bad} of {len(raw_lines)} lines are not UTF-8 text "
-                                                         "(or hold NUL bytes): the file is taken as binary")
+        if _binary(data, raw_lines, decoded):
+            self.rejects.add(path, "", Reason.NOT_TEXT, "most of its lines are not UTF-8 text, or it is full of NUL "
+                                                         "bytes: the file is taken as binary and none of it is copied")
             return []
         lines = []
         for line_no, (raw, text) in enumerate(zip(raw_lines, decoded), start=1):
@@ -313,7 +304,7 @@ class SourceRead:
         if data is None:
             return None
         try:
-            return json.loads(data.decode("utf-8-sig"))
+            return json.loads(data.decode("utf-8-sig"), parse_int=_json_int, object_pairs_hook=JSONObject.of)
         except UnicodeDecodeError as exc:
             detail = f"not UTF-8 ({exc.reason} at byte {exc.start})"
         except RecursionError:
@@ -329,8 +320,7 @@ class SourceRead:
         ``decode`` (stats: images_checked, image_modes, images_needing_conversion), else a
         cheap existence test."""
         unique = list(dict.fromkeys(paths))
-        checks = {p: ImageCheck(p, False, Reason.OUTSIDE_SOURCE, self.root.outside_detail(self.relative(Path(p))))
-                  for p in unique if not self.root.inside(p)}
+        checks = {p: problem for p in unique if (problem := self._path_problem(p)) is not None}
         inside = [p for p in unique if p not in checks]
         if decode:
             checks.update(zip(inside, _check_images(inside, formats=self.image_formats)))
@@ -342,6 +332,19 @@ class SourceRead:
             checks.update({p: ImageCheck(p, True) if os.path.isfile(p) else ImageCheck(p, False, MISSING, "no such file")
                            for p in inside})
         return checks
+
+    def _path_problem(self, path: str) -> ImageCheck | None:
+        """Why ``path`` may not be opened at all: a NUL, characters no file name holds, or a
+        real path outside the source folder."""
+        if "\x00" in path:
+            return ImageCheck(path, False, Reason.NUL_BYTE, "the path holds a NUL character")
+        try:
+            os.fsencode(path)
+        except UnicodeEncodeError:
+            return ImageCheck(path, False, Reason.INVALID_ENCODING, "the path holds characters no file name has")
+        if not self.root.inside(path):
+            return ImageCheck(path, False, Reason.OUTSIDE_SOURCE, self.root.outside_detail(self.relative(Path(path))))
+        return None
 
     def usable(self, pending: list[dict], checks: dict[str, ImageCheck]) -> Iterator[tuple[dict, ImageCheck]]:
         """The pending records whose image passed; each other one becomes a reject at its own
@@ -364,12 +367,113 @@ class SourceRead:
         return ReadResult(self.source, valid, self.rejects.frame(), self.stats)
 
 
+class _Walk:
+    """One :meth:`SourceRead.files` call: what it found, and the links it has yet to follow."""
+
+    def __init__(self, read: SourceRead, recursive: bool, skip_hidden: bool):
+        self.read, self.recursive, self.skip_hidden = read, recursive, skip_hidden
+        self.found: dict[str, Path] = {}
+        self.real_files: dict[str, Path] = {}       # real path -> the path it was read under
+        self.walked: dict[str, Path] = {}           # real path of each folder walked -> its path
+        self.linked_dirs: list[Path] = []
+        self.linked_files: list[Path] = []
+
+    def folder(self, top: Path) -> None:
+        stack = [top]
+        while stack:
+            current = stack.pop()
+            self.walked[os.path.realpath(current)] = current
+            try:
+                entries = sorted(os.scandir(current), key=lambda e: e.name)
+            except OSError as exc:
+                self.read.rejects.add(current, "", Reason.UNREADABLE_FILE, f"cannot list the folder: {exc.strerror}")
+                continue
+            stack += reversed([Path(e.path) for e in entries if self._entry(e)])
+
+    def _entry(self, entry: os.DirEntry) -> bool:
+        """Sort one entry; True for a real folder to walk."""
+        read, path = self.read, Path(entry.path)
+        if self.skip_hidden and entry.name.startswith("."):
+            read.stats["hidden_entries_skipped"] = read.stats.get("hidden_entries_skipped", 0) + 1
+            return False
+        if not is_utf8(entry.name):
+            read.rejects.add(path, "", Reason.BAD_FILE_NAME, "the name is not valid UTF-8; rename it to read it")
+            return False
+        try:
+            link, folder, regular = entry.is_symlink(), entry.is_dir(), entry.is_file()
+        except OSError as exc:              # a link loop (ELOOP), a vanished entry
+            read.rejects.add(path, "", Reason.UNREADABLE_FILE, exc.strerror or str(exc))
+            return False
+        if link and not read.openable(path, record=read.relative(path)):
+            return False
+        if folder:
+            if link and self.recursive:
+                self.linked_dirs.append(path)
+            return self.recursive and not link
+        if link and not os.path.exists(path):
+            read.rejects.add(path, read.relative(path), Reason.UNREADABLE_FILE, "a link to nothing (dangling)")
+        elif not regular:
+            read.rejects.add(path, read.relative(path), Reason.NOT_A_REGULAR_FILE,
+                             "a pipe, device or socket (or a link to one) is never read")
+        elif link:
+            self.linked_files.append(path)
+        else:
+            self.add(path)
+        return False
+
+    def add(self, path: Path) -> None:
+        rel = nfc(self.read.relative(path))
+        if rel in self.found:
+            self.read.rejects.add(path, rel, Reason.DUPLICATE_FILE_NAME, f"{self.read.relative(self.found[rel])} has "
+                                                                         "the same name after Unicode NFC normalisation")
+            return
+        self.found[rel] = path
+        self.real_files[os.path.realpath(path)] = path
+
+    def duplicate(self, link: Path, real: str) -> None:
+        first = self.walked.get(real) or self.real_files.get(real)
+        self.read.rejects.add(link, self.read.relative(link), Reason.LINKED_DUPLICATE,
+                              f"a link to {self.read.relative(first)}, which is read under its own name")
+
+
+class JSONObject(dict):
+    """A JSON object that remembers the keys it held twice (JSON keeps the last silently)."""
+
+    duplicate_keys: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, pairs: list[tuple[str, Any]]) -> "JSONObject":
+        obj = cls(pairs)
+        if len(obj) < len(pairs):
+            obj.duplicate_keys = tuple(sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1))
+        return obj
+
+
+def _json_int(text: str) -> int | str:
+    """An integer, or its digits when Python will not convert that many (a 5,000-digit id)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _split_lines(data: bytes) -> list[bytes]:
     """Lines at LF, CRLF or bare CR; the ending of the last line opens no new one."""
     lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     return lines
+
+
+def _binary(data: bytes, raw_lines: list[bytes], decoded: list[str | None]) -> bool:
+    """More than half of the non-blank lines undecodable or holding NUL, or NUL bytes over
+    ``BINARY_NUL_SHARE`` of the file (blank "lines" between newline bytes of an image count
+    for nothing)."""
+    if data.count(b"\x00") > BINARY_NUL_SHARE * len(data):
+        return True
+    filled = [text for raw, text in zip(raw_lines, decoded) if raw.strip()]
+    bad = sum(1 for text in filled if text is None or "\x00" in text)
+    return bad * 2 > len(filled)
 
 
 def _decode(raw: bytes) -> str | None:

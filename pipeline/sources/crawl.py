@@ -101,7 +101,12 @@ def read_crawl(
         read.stats["manifest"] = True
         entries = _read_manifest(read, manifest_path)
     for rel, entry in (entries or {}).items():
-        if rel not in files:
+        if rel in files:
+            continue
+        if any(part.startswith(".") for part in rel.split("/")) and (read.root.path / rel).exists():
+            read.rejects.add(entry["where"], entry["record"], Reason.HIDDEN_FILE,
+                             f"{rel} is on disk but hidden (names starting with '.' are skipped); rename it to read it")
+        else:
             read.rejects.add(entry["where"], entry["record"], MISSING, f"{rel} is listed in the manifest but not on disk")
 
     known_attributes = set(task_slots(schema, SOURCE))

@@ -123,6 +123,12 @@ def load_json(read: SourceRead, path: Path, need_annotations: bool) -> dict | No
         read.rejects.add(path, short_json(data)[:200], Reason.BAD_STRUCTURE,
                          f"top level must be an object with list(s) {list(keys)}; the whole file is rejected")
         return None
+    twice = [k for k in getattr(data, "duplicate_keys", ()) if k in keys]
+    if twice:
+        read.rejects.add(path, "", Reason.BAD_STRUCTURE,
+                         f"key(s) {twice} appear twice at the top level (JSON keeps only the last); "
+                         "the whole file is rejected")
+        return None
     return data
 
 

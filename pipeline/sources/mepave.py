@@ -75,7 +75,7 @@ def parse_tagged(tagged: str, attributes: Iterable[str], text: str | None = None
     spans: list[Span] = []
     unknown: list[str] = []
     open_attr: str | None = None
-    open_at = 0
+    open_at = open_chunk = 0              # offset and chunk index where the open value starts
     pos = 0
     for m in TAG.finditer(tagged):
         closing, name = m.group(1) == "/", m.group(2)
@@ -89,13 +89,13 @@ def parse_tagged(tagged: str, attributes: Iterable[str], text: str | None = None
         if not closing:
             if open_attr is not None:
                 raise TagError(NESTED_TAG, f"<{name}> opened inside <{open_attr}> at {m.start()}")
-            open_attr, open_at = name, length
+            open_attr, open_at, open_chunk = name, length, len(plain)
             continue
         if open_attr is None:
             raise TagError(UNBALANCED_TAG, f"</{name}> at {m.start()} closes nothing")
         if name != open_attr:
             raise TagError(UNBALANCED_TAG, f"</{name}> at {m.start()} closes <{open_attr}>")
-        value = "".join(plain)[open_at:length]
+        value = "".join(plain[open_chunk:])    # only the value's own chunks: linear in the line
         if not value.strip():
             raise TagError(EMPTY_VALUE, f"<{name}> has an empty value at {m.start()}")
         spans.append(Span(name, value, open_at, length))
@@ -312,7 +312,7 @@ def read_mepave(root: Path | str, category_overrides: Path | str | None = None,
 
 def spans_table(result: ReadResult) -> pd.DataFrame:
     """One row per valid sentence: ``cid, sid, text, category, spans`` (the ``--dump`` form)."""
-    return result.valid[["cid", "sid", "text", "category", "spans"]].reset_index(drop=True)
+    return result.valid.reindex(columns=["cid", "sid", "text", "category", "spans"]).reset_index(drop=True)
 
 
 # -- product images ----------------------------------------------------------------------

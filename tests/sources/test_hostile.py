@@ -621,8 +621,8 @@ def test_cli_utzap50k_nul_and_deep_ifashion(tmp_path):
 
 
 def test_fifo_and_link_loops_never_block_or_escape(tmp_path):
-    """A named pipe is never opened (reading it would block), a link to its own folder is walked
-    once, and a link to itself is an unreadable file."""
+    """A named pipe is never opened (reading it would block), a link back to a folder already
+    read is a linked duplicate (walked once), and a link to itself is an unreadable file."""
     root = tmp_path / "src"
     value = root / "upper_height/高帮"
     write_image(value / "a.jpg")
@@ -631,5 +631,98 @@ def test_fifo_and_link_loops_never_block_or_escape(tmp_path):
     os.symlink("self.jpg", value / "self.jpg")
     res = _read("crawl", root)
     assert res.valid["image_id"].tolist() == ["upper_height/高帮/a.jpg"]
-    assert sorted(reasons(res)) == ["image_empty", "unreadable_file"]
+    assert sorted(reasons(res)) == ["linked_duplicate", "not_a_regular_file", "unreadable_file"]
     _clean(res, tmp_path)
+
+
+def test_a_link_inside_cannot_relabel_images(tmp_path):
+    """``中帮 -> 高帮`` would give 高帮's images a second label: the real folder is read under its
+    own name and the link is a reject, whatever the names' order."""
+    root = tmp_path / "src"
+    write_image(root / "upper_height/高帮/a.jpg")
+    write_image(root / "upper_height/高帮/b.jpg", seed=2)
+    os.symlink("高帮", root / "upper_height/中帮")
+    os.symlink("a.jpg", root / "upper_height/高帮/c.jpg")
+    res = _read("crawl", root)
+    assert sorted(res.valid["image_id"]) == ["upper_height/高帮/a.jpg", "upper_height/高帮/b.jpg"]
+    assert sorted(reasons(res)) == ["linked_duplicate", "linked_duplicate"]
+    _clean(res, tmp_path)
+
+
+# -- found by red-teaming the readers ----------------------------------------------------------
+
+def test_mepave_pipe_as_release_file_is_never_opened(tmp_path):
+    root = _mepave(tmp_path / "src", [_mp_good(1)])
+    os.mkfifo(root / VALID)                       # opening it for reading would block forever
+    res = _read("mepave", root)
+    assert len(res.valid) == 1 and reasons(res) == ["not_a_regular_file"]
+
+
+def test_mepave_image_with_many_newline_bytes_is_not_text(tmp_path):
+    """A dark BMP has newline bytes that split it into many blank 'lines': still binary."""
+    root = _mepave(tmp_path / "src", [_mp_good(1)])
+    Image.new("RGB", (64, 64), (10, 10, 10)).save(root / TEST, "BMP")
+    res = _read("mepave", root)
+    assert len(res.valid) == 1 and reasons(res) == ["not_text"]
+    assert res.rejects.iloc[0]["record"] == ""
+
+
+def test_mepave_too_large_file_is_not_read(tmp_path, monkeypatch):
+    import pipeline.sources.common as common
+
+    root = _mepave(tmp_path / "src", [_mp_good(i) for i in range(50)])
+    monkeypatch.setattr(common, "MAX_TEXT_BYTES", 1000)
+    res = _read("mepave", root)
+    assert res.valid.empty and reasons(res) == ["file_too_large"]
+
+
+def test_mepave_many_tags_in_one_line(tmp_path):
+    n = 20_000
+    root = _mepave(tmp_path / "src", [_mp("c_1", "s_1", "红" * n + "连衣裙", "<颜色>红</颜色>" * n + "连衣裙")])
+    (spans,) = _read("mepave", root).valid["spans"]
+    assert len(spans) == n and spans[-1]["start"] == n - 1 and spans[-1]["end"] == n
+
+
+def test_product_images_with_ids_no_file_can_have(tmp_path):
+    from pipeline.sources.mepave import read_product_images
+
+    write_image(tmp_path / "ok.jpg")
+    res = read_product_images(tmp_path, ["ok", "a\x00b", "a\ud800b", "../ok"])
+    assert res.valid["cid"].tolist() == ["ok"]
+    assert sorted(reasons(res)) == ["invalid_encoding", "nul_byte", "outside_source"]
+    _clean(res, tmp_path)
+
+
+def test_ifashion_id_python_will_not_convert_costs_its_entry_only(tmp_path):
+    root = tmp_path / "src"
+    write_image(root / "images/1.jpg")
+    train = ('{"images": [{"imageId": "1", "url": "u"}, {"imageId": ' + "9" * 5000 + ', "url": "u"}], '
+             '"annotations": [{"imageId": "1", "labelId": ["17"]}]}')
+    res = _read("ifashion", _ifashion(root, train))
+    assert res.valid["image_id"].tolist() == ["1"]
+    assert reasons(res) == ["no_labels"]          # the long id is an image like any other, unannotated
+
+
+def test_ifashion_key_given_twice_rejects_the_file(tmp_path):
+    root = tmp_path / "src"
+    train = '{"images": [{"imageId": "1", "url": "u"}], "images": [], "annotations": []}'
+    res = _read("ifashion", _ifashion(root, train))
+    assert reasons(res) == ["bad_structure"] and "twice" in res.rejects.iloc[0]["detail"]
+
+
+def test_crawl_hidden_file_in_manifest_says_so(tmp_path):
+    root = tmp_path / "src"
+    write_image(root / "upper_height/高帮/.hidden.jpg")
+    write_image(root / "upper_height/高帮/a.jpg")
+    _crawl_manifest(root, ["upper_height/高帮/.hidden.jpg,高帮,u,q"])
+    res = _read("crawl", root)
+    assert res.valid["image_id"].tolist() == ["upper_height/高帮/a.jpg"]
+    assert reasons(res) == ["hidden_file"]
+
+
+def test_cli_dump_to_an_unwritable_path_is_an_error_line(tmp_path):
+    root = tmp_path / "src"
+    write_image(root / "upper_height/高帮/a.jpg")
+    (tmp_path / "file").write_text("x")
+    proc = _cli("crawl", root, "--dump", str(tmp_path / "file" / "out.parquet"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: cannot write")
