@@ -32,7 +32,9 @@ def _print_summary(result: ReadResult) -> None:
             print(f"{key}: {sum(value.values())}")
             for k, n in sorted(value.items(), key=lambda kv: -kv[1])[:20]:
                 print(f"  {k:<40} {n}")
-        elif not isinstance(value, list):
+        elif isinstance(value, list):
+            print(f"{key}: {', '.join(map(str, value)) or '(none)'}")
+        else:
             print(f"{key}: {value}")
 
 

@@ -24,7 +24,9 @@ import re
 
 SOURCE = "mepave"
 FILE_SPLITS = {"train": "train", "valid": "validation", "validation": "validation", "test": "test"}
-RELEASE_PREFIX = "jdai.jave."
+# The release's two namings: jd-aig/JAVE's jdai.jave.fashion.{train,valid,test}, and
+# jdair.jave.{train,valid,test}.txt in others' scripts.
+RELEASE_PREFIXES = ("jdai.jave.", "jdair.jave.")
 # A tag is an angle-bracketed name without spaces or brackets. One whose name is no attribute
 # (<br>, <M>) is plain text of the sentence.
 TAG = re.compile(r"<(/?)([^<>/\s]{1,16})>")
@@ -112,7 +114,8 @@ def parse_tagged(tagged: str, attributes: Iterable[str], text: str | None = None
 
 
 def split_of(path: Path) -> str:
-    """Split name from a release file name (``jdai.jave.fashion.valid[.sample]``)."""
+    """Split name from a release file name (``jdai.jave.fashion.valid[.sample]``,
+    ``jdair.jave.valid.txt``)."""
     for part in reversed(path.name.split(".")):
         if part in FILE_SPLITS:
             return FILE_SPLITS[part]
@@ -120,9 +123,9 @@ def split_of(path: Path) -> str:
 
 
 def release_files(read: SourceRead, folder: Path) -> list[Path]:
-    """The release files (``jdai.jave.*``) directly in ``folder``, train/validation/test first;
-    links that leave the folder are rejects."""
-    files = [p for rel, p in read.files(folder, recursive=False).items() if rel.startswith(RELEASE_PREFIX)]
+    """The release files (``jdai.jave.*`` or ``jdair.jave.*``) directly in ``folder``,
+    train/validation/test first; links that leave the folder are rejects."""
+    files = [p for rel, p in read.files(folder, recursive=False).items() if rel.startswith(RELEASE_PREFIXES)]
     order = {"train": 0, "validation": 1, "test": 2}
     return sorted(files, key=lambda p: (order.get(split_of(p), 3), p.name))
 
@@ -300,7 +303,7 @@ def read_mepave(root: Path | str, category_overrides: Path | str | None = None,
     else:
         files = [root] if given_file else release_files(read, folder)
         if not files and not len(read.rejects):
-            read.rejects.add(str(root), "", NO_FILES, f"no {RELEASE_PREFIX}* files found")
+            read.rejects.add(str(root), "", NO_FILES, f"no {' or '.join(p + '*' for p in RELEASE_PREFIXES)} files found")
     sentences = read_sentences(files, schema, folder, read)
     overrides: dict[str, str] = {}
     if category_overrides is not None:

@@ -222,3 +222,13 @@ def test_product_images(tmp_path):
     assert res.stats == {"products": 5, "converted_to_rgb": 1}
     rec = dict(zip(res.rejects["record"], res.rejects["reason"]))
     assert rec == {"c_missing": "image_missing", "c_empty": "image_empty", "c_bad": "image_corrupt"}
+
+
+def test_both_release_namings_are_read_and_named(tmp_path):
+    good = "c_1\ts_1\t红色连衣裙\t<颜色>红色</颜色>连衣裙\n"
+    (tmp_path / "jdair.jave.train.txt").write_text(good, encoding="utf-8")
+    (tmp_path / "jdai.jave.fashion.test").write_text(good.replace("s_1", "s_2"), encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not a release file", encoding="utf-8")
+    res = m.read_mepave(tmp_path)
+    assert res.stats["files"] == ["jdair.jave.train.txt", "jdai.jave.fashion.test"]
+    assert dict(zip(res.valid["sid"], res.valid["split"])) == {"s_1": "train", "s_2": "test"}
