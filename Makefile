@@ -1,4 +1,4 @@
-# Entry points (see README): `make run` builds everything on the embedded default, `make test`
+# Entry points (see README): `make run` builds everything on the embedded default (PROFILE=...: another), `make test`
 # runs the test suite, `make ui` starts the Dagster UI. Each sets up the virtual environment
 # first, once.
 SHELL := /bin/bash
@@ -7,6 +7,10 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 MAVP_HOME ?= $(CURDIR)/.mavp
 export MAVP_HOME
+# Which profile runs: sample (the embedded default), paper, or the path of your own profile file
+# (pipeline/config/profiles/*.yaml): `make run PROFILE=paper`.
+PROFILE ?= sample
+export MAVP_PROFILE := $(PROFILE)
 # Dagster finds its instance settings in ./dagster.yaml (storage under $MAVP_HOME/dagster) and
 # the code location through pyproject's [tool.dg]. `dagster asset materialize` and `dagster job
 # execute` read no project file: the activate script gives them the module through the Dagster

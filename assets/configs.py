@@ -1,5 +1,6 @@
 """Run-config classes made from the pipeline's settings dataclasses, so that every default
-lives in one place (``pipeline/saliency/config.py``) and the Launchpad shows the same fields."""
+lives in one place (the settings classes, overridden by the active profile's file, see
+:mod:`pipeline.profiles`) and the Launchpad shows the same fields."""
 
 import dataclasses
 import typing
@@ -7,14 +8,18 @@ import typing
 import dagster as dg
 from pydantic import create_model
 
+from pipeline.profiles import active_profile
 
-def run_config_class(name: str, source: type, doc: str) -> type[dg.Config]:
-    """A ``dg.Config`` with the fields and defaults of dataclass ``source`` (tuples as lists,
-    which Dagster's config system takes)."""
+
+def run_config_class(name: str, source: type, doc: str, section: str) -> type[dg.Config]:
+    """A ``dg.Config`` with the fields of dataclass ``source`` (tuples as lists, which Dagster's
+    config system takes), defaulting to the active profile's ``settings.<section>`` values and
+    to the class's own defaults for the rest."""
     hints = typing.get_type_hints(source)
+    profiled = dataclasses.asdict(active_profile().settings_for(section))
     fields = {}
     for field in dataclasses.fields(source):
-        hint, default = hints[field.name], field.default
+        hint, default = hints[field.name], profiled[field.name]
         if typing.get_origin(hint) is tuple:
             hint, default = list[typing.get_args(hint)[0]], list(default)
         fields[field.name] = (hint, default)

@@ -27,7 +27,7 @@ TAGS = {"mavp/stage": "distant_supervision"}
 
 def _classifier_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     source, settings = spec.kind, spec.training
-    config_class = run_config_class(f"{settings.__name__}Config", settings, settings.__doc__ or "")
+    config_class = run_config_class(f"{settings.__name__}Config", settings, settings.__doc__ or "", f"{source}_classifier")
 
     @dg.asset(name=f"{source}_classifier", group_name=GROUP, deps=[records_assets[source], region_backbone], op_tags=CPU_HEAVY,
               kinds={"pytorch", "timm"}, owners=OWNERS, tags={**TAGS, "mavp/source": source},

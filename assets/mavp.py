@@ -58,7 +58,8 @@ LABEL_COLUMNS = {"cid": "product", "slot": "image slot (English key)", "value": 
 
 LabelingConfig = run_config_class("LabelingConfig", LabelConfig,
                                   "folds: K of the text-anchored adaptation, cross-fitted over products (0: the "
-                                  "source classifiers only); neighbours: K of the visual-neighbour agreement.")
+                                  "source classifiers only); neighbours: K of the visual-neighbour agreement.",
+                                  "mepave_image_labels")
 
 
 def _text_values(layout: HomeLayout) -> pd.DataFrame:
@@ -112,7 +113,8 @@ def mepave_image_labels(context: dg.AssetExecutionContext, config: LabelingConfi
 MavpConfig = run_config_class("MavpConfig", AssemblyConfig,
                               "split: grouped (default; no cid in two splits) or random (the paper's 8:1:1 over "
                               "instances); seed of the split; name on the dataset card; min_reliability: image "
-                              "labels below it become none (source none), counted in the report (0: keep all).")
+                              "labels below it become none (source none), counted in the report (0: keep all).",
+                              "mavp")
 
 
 def _read_rejects(layout: HomeLayout) -> dict[str, pd.DataFrame]:

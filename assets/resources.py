@@ -8,9 +8,8 @@ import dagster as dg
 from pydantic import create_model
 
 from pipeline.home import DEFAULT_HOME, HOME_ENV, HomeLayout
+from pipeline.profiles import KINDS as PROFILES, active_profile
 from pipeline.sources.registry import FOLDER_KINDS
-
-PROFILES = ("sample", "paper")
 
 
 class _MavpHome(dg.ConfigurableResource):
@@ -18,11 +17,12 @@ class _MavpHome(dg.ConfigurableResource):
 
     ``sample`` reads the synthetic sources the graph writes under ``home/sources/sample``;
     ``paper`` reads the real dataset directories given here: one ``<kind>_dir`` per source of
-    the registry (``mepave_dir``, ``fashionai_dir``, ...) and ``mepave_images_dir``.
+    the registry (``mepave_dir``, ``fashionai_dir``, ...) and ``mepave_images_dir``. Their
+    defaults come from the active profile's file (``MAVP_PROFILE``, see pipeline.profiles).
     """
 
     home: str = os.environ.get(HOME_ENV) or DEFAULT_HOME
-    profile: str = "sample"
+    profile: str = active_profile().name
 
     @property
     def layout(self) -> HomeLayout:
@@ -39,11 +39,12 @@ class _MavpHome(dg.ConfigurableResource):
             return self.layout.sample.source_dir(kind)
         configured = getattr(self, f"{kind}_dir")
         if not configured:
-            raise dg.Failure(f"profile 'paper' needs {kind}_dir set on the mavp_home resource")
+            raise dg.Failure(f"profile 'paper' needs sources.{kind} in {active_profile().path} "
+                             f"(or {kind}_dir on the mavp_home resource)")
         return Path(configured)
 
 
 # One folder setting per source of the registry, so a new source needs no edit here.
 MavpHome = create_model("MavpHome", __base__=_MavpHome, __module__=__name__,
-                        **{f"{kind}_dir": (str, "") for kind in FOLDER_KINDS})
+                        **{f"{kind}_dir": (str, str(active_profile().sources.get(kind, ""))) for kind in FOLDER_KINDS})
 MavpHome.__doc__ = _MavpHome.__doc__

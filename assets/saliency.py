@@ -33,20 +33,21 @@ MODEL_CODE = ("models/training.py", "models/backbones.py")
 
 RegionBackboneConfig = run_config_class(
     "RegionBackboneConfig", BackbonePretrainConfig,
-    "The grid backbone: its starting weights, and optional training on the labelled vision sources (epochs > 0).")
+    "The grid backbone: its starting weights, and optional training on the labelled vision sources (epochs > 0).",
+    "region_backbone")
 RegionFeaturesConfig = run_config_class(
     "RegionFeaturesConfig", RegionConfig,
     "Which extractor gives U: grid (default), faster_rcnn or precomputed. For grid with no "
-    "weights, the region_backbone output is used, with its backbone and image size.")
+    "weights, the region_backbone output is used, with its backbone and image size.", "region_features")
 MaskedValuePredictorConfig = run_config_class(
     "MaskedValuePredictorConfig", PredictorConfig,
-    "Shared by both predictors so that they differ only in the image input.")
+    "Shared by both predictors so that they differ only in the image input.", "masked_value_predictor")
 
 
 SlotPartitionConfig = run_config_class(
     "SlotPartitionConfig", PartitionRule,
     "lam: the paper's lambda in percentage points; slots with fewer than min_support validation "
-    "instances, or whose dif +- z*SE interval contains lam, take the fallback decision.")
+    "instances, or whose dif +- z*SE interval contains lam, take the fallback decision.", "slot_partition")
 
 
 @dg.asset(group_name=GROUP, deps=[records_assets[s.kind] for s in vision_sources()], op_tags=CPU_HEAVY,

@@ -12,7 +12,8 @@ from pipeline.io import write_parquet
 from pipeline.records import ReadResult
 from pipeline.reporting import counts_markdown
 from pipeline.sources.mepave import read_product_images
-from pipeline.sources.registry import SOURCES, SourceSpec
+from pipeline.profiles import active_profile
+from pipeline.sources.registry import FOLDER_KINDS, SOURCES, SourceSpec
 from pipeline.synth import GENERATOR_VERSION, generate_sample
 
 GROUP = "sources"
@@ -27,7 +28,36 @@ class SampleConfig(dg.Config):
     mepave_scale: float = 1.0
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "opencv"}, owners=OWNERS, tags=TAGS,
+@dg.asset(group_name=GROUP, kinds={"python", "yaml"}, owners=OWNERS, tags=TAGS,
+          description="The active profile (MAVP_PROFILE), checked before anything reads or trains: every source "
+                      "folder and weights file it names exists and fits the model that loads it. A build stops "
+                      "here with every problem listed.")
+def profile(context: dg.AssetExecutionContext, mavp_home: MavpHome) -> dg.MaterializeResult:
+    from pipeline.preflight import check_profile
+
+    active = active_profile()
+    folders = {}
+    for kind in FOLDER_KINDS:
+        try:
+            folders[kind] = mavp_home.source_dir(kind)
+        except dg.Failure:
+            folders[kind] = None
+    problems = check_profile(active, folders)
+    if problems:
+        raise dg.Failure(f"the {active.name} profile cannot run ({len(problems)} problem(s)):\n- " + "\n- ".join(problems),
+                         metadata={"profile_file": str(active.path)})
+    settings = pd.DataFrame([{"section": section, "setting": k, "value": json.dumps(v, ensure_ascii=False)}
+                             for section, values in active.settings.items() for k, v in values.items()])
+    context.log.info(f"profile {active.name} ({active.path}): every folder and weights file checked")
+    return dg.MaterializeResult(metadata={
+        "profile": active.name, "file": str(active.path),
+        "settings": table(settings if len(settings) else pd.DataFrame({"section": [], "setting": [], "value": []})),
+        "sources": dg.MetadataValue.json({k: str(v) for k, v in folders.items()} if not active.generated
+                                         else "generated under the home"),
+    })
+
+
+@dg.asset(group_name=GROUP, deps=[profile], kinds={"python", "opencv"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/synth"),
           description="The synthetic sources in their real on-disk formats (sample profile).")
 def sample_sources(context: dg.AssetExecutionContext, config: SampleConfig,

@@ -84,6 +84,22 @@ def load_weights(module: nn.Module, path: Path | str, strict: bool = True) -> nn
     return module
 
 
+def state_mismatch(module: nn.Module, path: Path | str) -> str | None:
+    """Why the state-dict file ``path`` does not fit ``module`` (tensors it lacks, or of other
+    shapes), or None when every tensor of the module is there in its shape. Extra tensors (a
+    classifier head the module leaves out) are allowed."""
+    state = _read_state(path)
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    if missing:
+        return f"{path} lacks {len(missing)} of the model's {len(own)} tensors, e.g. {missing[:3]}"
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in own.items()
+             if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        return f"{path} holds {len(wrong)} tensors of another shape, e.g. {wrong[:2]}"
+    return None
+
+
 def _read_state(path: Path | str) -> dict[str, torch.Tensor]:
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:

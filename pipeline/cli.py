@@ -2,6 +2,7 @@
 
     mavp sample --out DIR [--seed N] [--scale X] [--mepave-scale Y]
     mavp check-source KIND PATH [--json] [--dump OUT.parquet] [--follow-links-outside]
+    mavp profile [NAME|FILE] [--check]
 
 ``check-source`` exits 0 when the source has at least one valid record, else 1. It never
 prints a traceback: every fault of the data is a counted reject with its reason.
@@ -56,6 +57,38 @@ def cmd_check_source(args: argparse.Namespace) -> int:
     return 0 if len(result.valid) > 0 else 1
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Every setting of a profile (its file's values over the classes' defaults), and with
+    ``--check`` its folders and weights files."""
+    import dataclasses
+
+    from pipeline.preflight import check_profile
+    from pipeline.profiles import ProfileError, load_profile, settings_sections
+
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"profile: {profile.name} ({profile.path})")
+    for kind, folder in profile.sources.items():
+        print(f"sources.{kind}: {folder}")
+    for section in settings_sections():
+        settings, given = profile.settings_for(section), profile.defaults(section)
+        print(f"settings.{section}:")
+        for f in dataclasses.fields(settings):
+            mark = "*" if f.name in given else " "
+            print(f"  {mark} {f.name:<24} {getattr(settings, f.name)!r}")
+    print("(* set by the profile file; the rest are the settings classes' defaults)")
+    if not args.check:
+        return 0
+    problems = check_profile(profile, {k: Path(v) for k, v in profile.sources.items()})
+    for problem in problems:
+        print(f"problem: {problem}")
+    print("check: " + (f"{len(problems)} problem(s)" if problems else "every folder and weights file is fine"))
+    return 1 if problems else 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from pipeline.synth import generate_sample
 
@@ -77,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--scale", type=float, default=1.0, help="size knob (1.0 = default sample)")
     sample.add_argument("--mepave-scale", type=float, default=1.0, help="multiplies the MEPAVE part alone")
     sample.set_defaults(func=cmd_sample)
+    prof = sub.add_parser("profile", help="print every setting of a profile; --check its folders and weights")
+    prof.add_argument("profile", nargs="?", default=os.environ.get("MAVP_PROFILE") or "sample",
+                      help="sample, paper or the path of a profile file (default: $MAVP_PROFILE or sample)")
+    prof.add_argument("--check", action="store_true", help="check every folder and weights file the profile names")
+    prof.set_defaults(func=cmd_profile)
     check = sub.add_parser("check-source", help="read a source; print valid and rejected counts")
     check.add_argument("kind", choices=SOURCE_KINDS)
     check.add_argument("path", help="the source's root directory (or a MEPAVE file)")

@@ -36,6 +36,7 @@ class SourceSpec:
     ``module:function`` that trains them (imported only where training runs: torch),
     ``paper_table`` the paper's table it reproduces. ``fetched_images``: its images are fetched
     from URLs before it is read. ``dump``: the table ``check-source --dump`` writes.
+    ``expects``: what its folder holds (glob patterns, one must match), checked before a build.
     """
 
     kind: str
@@ -47,6 +48,7 @@ class SourceSpec:
     plan: str = ""
     fetched_images: bool = False
     dump: Callable[[ReadResult], pd.DataFrame] | None = None
+    expects: tuple[str, ...] = ()       # glob patterns; a folder holding none of them is not this source
 
     @property
     def table(self) -> str:
@@ -96,19 +98,19 @@ def read_source(kind: str, path: Path | str, follow_links_outside: bool = False)
 
 PLANS = "pipeline.distant.strategies"
 register(SourceSpec("mepave", read_mepave, "MEPAVE sentences with their value spans and product category.",
-                    dump=spans_table))
+                    dump=spans_table, expects=("jdai.jave.*", "jdair.jave.*")))
 register(SourceSpec("fashionai", read_fashionai, "FashionAI attribute labels (one row per image and task).",
                     vision=True, paper_table="Table I (FashionAI)", training=FashionAITraining,
-                    plan=f"{PLANS}:plan_fashionai"))
+                    plan=f"{PLANS}:plan_fashionai", expects=("Annotations/label.csv",)))
 register(SourceSpec("utzap50k", read_utzap50k, "UT-ZAP50K shoe attributes (one row per CID and task).",
                     vision=True, paper_table="Table II (UT-ZAP50K)", training=UTZap50kTraining,
-                    plan=f"{PLANS}:plan_utzap50k"))
+                    plan=f"{PLANS}:plan_utzap50k", expects=("ut-zap50k-data/meta-data.csv",)))
 register(SourceSpec("ifashion", read_ifashion, "iMaterialist-2018 labels per image and label group.",
                     vision=True, paper_table="Table III (iFashion)", training=IFashionTraining,
-                    plan=f"{PLANS}:plan_ifashion", fetched_images=True))
+                    plan=f"{PLANS}:plan_ifashion", fetched_images=True, expects=("train.json", "validation.json")))
 register(SourceSpec("crawl", read_crawl, "Crawled images labelled by their folder.",
                     vision=True, paper_table="Table IV (crawled images)", training=CrawlTraining,
-                    plan=f"{PLANS}:plan_crawl"))
+                    plan=f"{PLANS}:plan_crawl", expects=("*/*/*",)))
 SOURCE_KINDS = tuple(SOURCES)
 #: Folders a profile points at: every source's, plus MEPAVE's product images.
 FOLDER_KINDS = (*SOURCE_KINDS, "mepave_images")
