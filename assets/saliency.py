@@ -139,9 +139,10 @@ def _predictor_asset(mode: str, description: str) -> dg.AssetsDefinition:
         regions = RegionTable.load(layout.region_features)
         instances, full = saliency_instances(records, regions, schema)
         write_parquet(full.rejects, layout.rejects("saliency_instances"))
-        preds, info = predictions(mode, instances, regions, schema, to_settings(config, PredictorConfig),
-                                  layout.models("saliency"))
-        write_json({"predictions": f"{info['dir']}/predictions.parquet", **info}, layout.predictor_info(mode))
+        settings = to_settings(config, PredictorConfig)
+        preds, info = predictions(mode, instances, regions, schema, settings, layout.models("saliency"))
+        write_json({"predictions": f"{info['dir']}/predictions.parquet", "config": asdict(settings), **info},
+                   layout.predictor_info(mode))
         per_slot = (preds.groupby("slot")["correct"].mean() * 100).round(1).sort_values(ascending=False)
         runs = pd.DataFrame(info["runs"])
         return dg.MaterializeResult(metadata={
