@@ -5,13 +5,15 @@ import os
 
 import dagster as dg
 
+from assets.categories import category_assets
 from assets.resources import MavpHome
 from assets.saliency import saliency_assets, saliency_checks
 from assets.distant import distant_assets, distant_checks
 from assets.mavp import full_rebuild, mavp_assets, mavp_checks, source_change_sensor, weekly_rebuild
 from assets.sources import ifashion_images, mepave_image_records, profile, sample_sources, source_assets, source_checks
 
-all_assets = [profile, sample_sources, ifashion_images, *source_assets, mepave_image_records, *saliency_assets, *distant_assets,
+all_assets = [profile, sample_sources, ifashion_images, *source_assets, mepave_image_records, *category_assets,
+              *saliency_assets, *distant_assets,
               *mavp_assets]
 
 build_all = dg.define_asset_job("build_all", selection=dg.AssetSelection.all(),

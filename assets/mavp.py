@@ -15,8 +15,8 @@ from assets.distant import slot_classifiers
 from assets.metadata import (OWNERS, code_version, column_schema, home_path, inline_figure, percent, publish_figure,
                              table)
 from assets.resources import MavpHome
-from assets.saliency import CPU_HEAVY, read_partition, slot_partition
-from assets.sources import mepave_image_records, mepave_records
+from assets.saliency import CPU_HEAVY, SENTENCES, read_partition, slot_partition
+from assets.sources import mepave_image_records
 from pipeline.distant.selection import read_slot_classifiers
 from pipeline.home import HomeLayout
 from pipeline.io import write_json, write_parquet
@@ -42,7 +42,7 @@ def report_figures(image_slots) -> dict[str, str]:
 
 
 def _products(layout: HomeLayout) -> pd.DataFrame:
-    records = pd.read_parquet(layout.table("mepave_records"), columns=["cid", "category"])
+    records = pd.read_parquet(layout.table("mepave_sentences"), columns=["cid", "category"])
     return records.drop_duplicates("cid").astype(str).reset_index(drop=True)
 
 
@@ -63,10 +63,10 @@ LabelingConfig = run_config_class("LabelingConfig", LabelConfig,
 
 
 def _text_values(layout: HomeLayout) -> pd.DataFrame:
-    return text_values(pd.read_parquet(layout.table("mepave_records")), default_schema()).valid
+    return text_values(pd.read_parquet(layout.table("mepave_sentences")), default_schema()).valid
 
 
-@dg.asset(group_name=GROUP, deps=[mepave_records, mepave_image_records, slot_partition, slot_classifiers],
+@dg.asset(group_name=GROUP, deps=[SENTENCES, mepave_image_records, slot_partition, slot_classifiers],
           op_tags=CPU_HEAVY, kinds={"pytorch", "parquet"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/mavp/labeling.py", "pipeline/mavp/adapt.py", "pipeline/mavp/reliability.py",
                                     "pipeline/distant/selection.py", "pipeline/distant/features.py", "pipeline/pixels.py"),
@@ -130,7 +130,7 @@ def _build_inputs(mavp_home: MavpHome) -> BuildInputs:
     layout = mavp_home.layout
     truth_file = layout.sample.truth
     return BuildInputs(
-        records=pd.read_parquet(layout.table("mepave_records")),
+        records=pd.read_parquet(layout.table("mepave_sentences")),
         images=pd.read_parquet(layout.table("mepave_image_records"), columns=["cid", "image_path"]),
         labels=pd.read_parquet(layout.image_labels),
         partition=read_partition(mavp_home),
@@ -142,6 +142,7 @@ def _build_inputs(mavp_home: MavpHome) -> BuildInputs:
         saliency_chart=layout.saliency_chart if layout.saliency_chart.is_file() else None,
         truth=pd.read_parquet(truth_file) if mavp_home.profile == "sample" and truth_file.is_file() else None,
         home=layout.root, source_roots=list(_source_dirs(mavp_home).values()),
+        categories=_optional_parquet(layout.table("mepave_categories")),
     )
 
 
@@ -204,7 +205,7 @@ def _ui_report(markdown: str, layout: HomeLayout, reports: Path, figures: dict[s
 
 
 @dg.asset(name="mavp", group_name=GROUP,
-          deps=[mepave_records, mepave_image_records, mepave_image_labels, slot_partition, slot_classifiers],
+          deps=[SENTENCES, mepave_image_records, mepave_image_labels, slot_partition, slot_classifiers],
           kinds={"parquet", "huggingface"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/mavp", "pipeline/splits.py", "pipeline/schema.py", "pipeline/config"),
           description="The MAVP dataset: parquet splits, schema.json, dataset card, rejects and quality "

@@ -11,7 +11,7 @@ import pandas as pd
 from assets.configs import run_config_class, to_settings
 from assets.metadata import OWNERS, code_version, column_schema, home_path, inline_figure, table
 from assets.resources import MavpHome
-from assets.sources import mepave_image_records, mepave_records, records_assets
+from assets.sources import mepave_image_records, records_assets
 from pipeline.home import HomeLayout
 from pipeline.io import write_json, write_parquet
 from pipeline.saliency.config import BackbonePretrainConfig, PredictorConfig, RegionConfig
@@ -28,6 +28,8 @@ GROUP = "saliency"
 TAGS = {"mavp/stage": "saliency"}
 #: Torch steps use every core; the executor runs at most one step with this tag at a time.
 CPU_HEAVY = {"mavp/resource": "cpu-heavy"}
+#: The categorised MEPAVE sentences (assets.categories, which builds on region_backbone).
+SENTENCES = dg.AssetKey("mepave_sentences")
 MODEL_CODE = ("models/training.py", "models/backbones.py")
 
 
@@ -91,7 +93,7 @@ def backbone_overrides(layout) -> dict:
     return {"weights": trained["weights"], **{k: trained["config"][k] for k in ("backbone", "multiscale", "image_size")}}
 
 
-@dg.asset(group_name=GROUP, deps=[mepave_records, mepave_image_records, region_backbone], op_tags=CPU_HEAVY,
+@dg.asset(group_name=GROUP, deps=[SENTENCES, mepave_image_records, region_backbone], op_tags=CPU_HEAVY,
           kinds={"pytorch", "torchvision", "numpy"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/saliency/regions.py", "models/regions.py", "models/backbones.py"),
           description="Region features U (l x d_U) of every MEPAVE product image, cached by image hash.")
@@ -101,7 +103,7 @@ def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesCon
 
     layout = mavp_home.layout
     # precomputed features are keyed by cid: every product has a row, with or without an image file
-    images = (pd.read_parquet(layout.table("mepave_records"), columns=["cid"]).drop_duplicates()
+    images = (pd.read_parquet(layout.table("mepave_sentences"), columns=["cid"]).drop_duplicates()
               if config.kind == "precomputed" else pd.read_parquet(layout.table("mepave_image_records")))
     overrides = backbone_overrides(layout) if config.kind == "grid" and config.weights is None else {}
     region_config = to_settings(config, RegionConfig, **overrides)
@@ -123,7 +125,7 @@ def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesCon
 
 
 def _predictor_asset(mode: str, description: str) -> dg.AssetsDefinition:
-    @dg.asset(name=f"{mode}_value_predictor", group_name=GROUP, deps=[mepave_records, region_features],
+    @dg.asset(name=f"{mode}_value_predictor", group_name=GROUP, deps=[SENTENCES, region_features],
               description=description, op_tags=CPU_HEAVY, kinds={"pytorch", "transformers"}, owners=OWNERS, tags=TAGS,
               code_version=code_version("pipeline/saliency/predict.py", "pipeline/saliency/instances.py",
                                         "pipeline/saliency/stage.py", "models/masked_value.py", "models/text.py",
@@ -135,7 +137,7 @@ def _predictor_asset(mode: str, description: str) -> dg.AssetsDefinition:
 
         schema = default_schema()
         layout = mavp_home.layout
-        records = pd.read_parquet(layout.table("mepave_records"))
+        records = pd.read_parquet(layout.table("mepave_sentences"))
         regions = RegionTable.load(layout.region_features)
         instances, full = saliency_instances(records, regions, schema)
         write_parquet(full.rejects, layout.rejects("saliency_instances"))

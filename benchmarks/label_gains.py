@@ -65,7 +65,7 @@ def label_step(layout: HomeLayout, overrides: dict, image_size: int | None, labe
                                        layout.root / "bench" / "label_gains", cache, backbone)
     chosen = choose_slot_classifiers(records, DEFAULT_SLOT_CLASSIFIERS, slots, schema)
     chosen["label_to_value"] = chosen["label_to_value"].map(json.loads)
-    mepave = pd.read_parquet(layout.table("mepave_records"))
+    mepave = pd.read_parquet(layout.table("mepave_sentences"))
     products = mepave[["cid", "category"]].drop_duplicates("cid").astype(str)
     images = pd.read_parquet(layout.table("mepave_image_records"), columns=["cid", "image_path"])
     labels = label_images(products, images, chosen, slots, schema, layout.root / "cache",

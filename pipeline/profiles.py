@@ -41,13 +41,14 @@ class ProfileError(ValueError):
 
 def settings_sections() -> dict[str, type]:
     """Profile section -> the settings dataclass it sets (one per configurable asset)."""
+    from pipeline.categorise import CategoriserConfig
     from pipeline.mavp.build import AssemblyConfig
     from pipeline.mavp.labeling import LabelConfig
     from pipeline.saliency.config import BackbonePretrainConfig, PredictorConfig, RegionConfig
     from pipeline.saliency.scoring import PartitionRule
     from pipeline.sources.registry import vision_sources
 
-    return {"region_backbone": BackbonePretrainConfig, "region_features": RegionConfig,
+    return {"mepave_categories": CategoriserConfig, "region_backbone": BackbonePretrainConfig, "region_features": RegionConfig,
             "masked_value_predictor": PredictorConfig, "slot_partition": PartitionRule,
             **{f"{s.kind}_classifier": s.training for s in vision_sources()},
             "mepave_image_labels": LabelConfig, "mavp": AssemblyConfig}

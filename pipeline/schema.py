@@ -71,6 +71,8 @@ class Schema:
     unmapped_attributes: tuple[str, ...]
     synonyms: dict[tuple[str, str], str] = field(repr=False)
     value_maps: tuple[ValueMapEntry, ...] = field(repr=False)
+    # vision source -> its task (or Category column) value -> the MAVP category its images show
+    image_categories: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     # -- look-ups -------------------------------------------------------------------------
     @property
@@ -195,6 +197,19 @@ def _load_slots(path: Path) -> tuple[tuple[Slot, ...], tuple[str, ...]]:
     return tuple(slots), unmapped
 
 
+def _load_image_categories(path: Path) -> dict[str, dict[str, str]]:
+    raw = _read_yaml(path).get("image_categories") or {}
+    _require(isinstance(raw, dict), path, "image_categories", "must be a mapping of source -> {task: category}")
+    out: dict[str, dict[str, str]] = {}
+    for source, table in raw.items():
+        _require(isinstance(table, dict), path, f"image_categories.{source}", "must be a mapping of task: category")
+        for key, category in table.items():
+            _require(category in CATEGORIES, path, f"image_categories.{source}.{key}",
+                     f"category must be one of {CATEGORIES}")
+        out[str(source)] = {str(k): str(v) for k, v in table.items()}
+    return out
+
+
 def _load_categories(path: Path, slot_keys: set[str]) -> tuple[tuple[Category, ...], tuple[str, ...]]:
     data = _read_yaml(path)
     raw = data.get("categories")
@@ -264,6 +279,7 @@ def load_schema(config_dir: Path | str | None = None) -> Schema:
         categories=categories,
         other_keywords=other_kw,
         unmapped_attributes=unmapped,
+        image_categories=_load_image_categories(root / "categories.yaml"),
         synonyms=_load_synonyms(root / "synonyms.csv", by_key),
         value_maps=_load_value_maps(root / "value_maps.csv", by_key),
     )

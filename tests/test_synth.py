@@ -74,7 +74,9 @@ def test_mepave_scale_grows_mepave_alone(tmp_path):
     counts = [json.loads((tmp_path / n / "sample.json").read_text())["counts"]["mepave"] for n in ("a", "three")]
     for count, knob in zip(counts, (1.0, 3.0)):                # the MEPAVE world sized at scale and knob
         sizes = category_sizes(0.05, knob).values()
-        assert count["products"] == sum(p for p, _ in sizes) and count["sentences"] == sum(n for _, n in sizes)
+        headless = count["headless_products"]                   # one sentence each, naming no product
+        assert count["products"] == sum(p for p, _ in sizes) + headless
+        assert count["sentences"] == sum(n for _, n in sizes) + headless
     assert counts[1]["products"] > counts[0]["products"] and counts[1]["sentences"] > counts[0]["sentences"]
     injected = [json.loads((tmp_path / n / "sample.json").read_text())["injected"]["mepave"] for n in ("a", "three")]
     assert {k: len(v) for k, v in injected[0].items()} == {k: len(v) for k, v in injected[1].items()}
@@ -385,9 +387,12 @@ def test_mepave_tsv_format(sample):
             words[cid] += raw
             if cid in truth.index:
                 assert truth.loc[cid, "split"] == split
-    # the keyword rule finds every product's category from its sentences, and none for bags
+    # the keyword rule finds every product's category from its sentences, and none for bags;
+    # a headless product's one sentence names no product word (a part it names may still tell)
     for cid, row in truth.iterrows():
-        assert _category_of(words[cid]) == row["category"], (cid, words[cid])
+        found = _category_of(words[cid])
+        assert found == row["category"] or (row["names_product"] == "false" and found is None), (cid, words[cid])
+    assert (truth["names_product"] == "false").sum() == manifest["counts"]["mepave"]["headless_products"] > 0
     for rec in manifest["injected"]["mepave"]["no_category"]:
         assert words[rec["cid"]] and _category_of(words[rec["cid"]]) is None
     assert layout.mepave_file("valid").read_bytes().startswith("\ufeff".encode())
@@ -413,7 +418,7 @@ def test_mepave_sentence_and_image_counts(sample):
 def test_truth_parquet(sample):
     layout, _ = sample
     table = pq.read_table(layout.truth)
-    assert table.column_names == ["cid", "category", "split"] + list(SCHEMA.slot_keys)
+    assert table.column_names == ["cid", "category", "split", "names_product"] + list(SCHEMA.slot_keys)
     rows = table.to_pylist()
     assert len({r["cid"] for r in rows}) == len(rows)
     assert {r["split"] for r in rows} == {"train", "valid", "test"}

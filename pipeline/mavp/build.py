@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from pipeline.categorise import coverage
 from pipeline.mavp.assemble import apply_min_reliability, assemble_rows, assign_splits, contract_columns
 from pipeline.mavp.contact import contact_sheet, least_reliable
 from pipeline.mavp.publish import DatasetBuild
@@ -48,6 +49,7 @@ class BuildInputs:
     truth: pd.DataFrame | None = None
     home: Path | None = None                    # published paths (checkpoints) are relative to it
     source_roots: Sequence[Path] = ()           # reject locations are relative to the one holding them
+    categories: pd.DataFrame | None = None      # mepave_categories: cid, category, by, confidence
 
 
 def schema_document(schema: Schema, partition: Mapping[str, Sequence[str]], columns: Sequence[str]) -> dict:
@@ -117,6 +119,7 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
     rejected = rejects_summary(rejects)
     leaks = leakage(rows["cid"].tolist(), split)
     no_image = inputs.labels[inputs.labels["reason"] == "no_usable_image"]["cid"].nunique()
+    categorised = coverage(inputs.categories, inputs.truth) if inputs.categories is not None else None
     counts = {s: int(len(f)) for s, f in splits.items()}
     quality = json_safe({
         "split": {"mode": config.split, "seed": config.seed, "instances": counts, "leakage": leaks},
@@ -126,6 +129,7 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
         "min_reliability": {"threshold": config.min_reliability, "removed_by_slot": removed,
                             "removed_total": int(sum(removed.values()))},
         "products_without_usable_image": int(no_image),
+        "categories": categorised.to_dict("records") if categorised is not None else None,
         "text_values": text.stats,
         "rejects": rejected.to_dict("records"), "rejects_total": int(rejected["count"].sum()),
         "value_distributions": distributions.to_dict("records"),
@@ -144,6 +148,8 @@ def build_dataset(inputs: BuildInputs, schema: Schema, config: AssemblyConfig) -
         f"Sentences with two values for one slot (first kept, the rest in rejects): "
         f"{text.stats['sentences_with_two_values_for_a_slot']}.", "",
         _md("Table V: statistics per category", v),
+        (_md("Product categories: from the sentences' words, from the image, or none (sentences rejected)",
+             categorised) if categorised is not None else ""),
         _md("Table VI: distant labels against the sentence annotation (relative accuracy, out-of-fold)", vi),
         "Relative accuracy compares the image label with the value the sentence annotates, where both exist. "
         "It is out-of-fold: where sentences name a slot's value, the classifier is adapted to MEPAVE images on "

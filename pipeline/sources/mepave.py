@@ -195,6 +195,7 @@ def _slot_owners(schema: Schema) -> dict[str, str]:
     return {slot: cats[0] for slot, cats in owners.items() if len(cats) == 1}
 
 
+NO_PRODUCT_WORD = "no category keyword or category-specific slot in any sentence"
 # An annotated slot owned by one category is weaker evidence than a product word.
 SLOT_EVIDENCE_WEIGHT = 0.5
 
@@ -232,7 +233,7 @@ def categorize(texts: Iterable[str], schema: Schema | None = None,
     schema = schema or default_schema()
     scores = category_scores(texts, schema, slots)
     if not scores:
-        return None, "no category keyword or category-specific slot in any sentence"
+        return None, NO_PRODUCT_WORD
     order = [c.name for c in schema.categories] + ["other"]
     best = max(order, key=lambda c: (scores.get(c, 0), -order.index(c)))
     detail = ", ".join(f"{c}={n}" for c, n in scores.most_common())
@@ -262,7 +263,12 @@ def read_category_overrides(path: Path, rejects: RejectCollector) -> dict[str, s
 
 def assign_categories(sentences: ReadResult, overrides: dict[str, str] | None = None,
                       schema: Schema | None = None) -> ReadResult:
-    """Add a ``category`` column; sentences of products in none of the five go to rejects."""
+    """Add ``category`` and ``category_source`` (``text`` or ``override``) from the sentences.
+
+    A product whose sentences name no product at all keeps an empty category (source empty):
+    its image may still tell (:mod:`pipeline.categorise`). A product whose words point outside
+    the five categories (bags, watches) is decided: its sentences go to rejects (``no_category``).
+    """
     schema = schema or default_schema()
     overrides = overrides or {}
     valid = sentences.valid
@@ -274,16 +280,21 @@ def assign_categories(sentences: ReadResult, overrides: dict[str, str] | None = 
         slots = [span["slot"] for spans in group["spans"] for span in spans]
         decided[cid] = categorize(group["text"], schema, slots)
     categories = valid["cid"].map(lambda c: decided[c][0])
-    keep = categories.notna()
+    pending = valid["cid"].map(lambda c: decided[c] == (None, NO_PRODUCT_WORD))
+    keep = categories.notna() | pending
     rejects = RejectCollector(SOURCE)
     for row in valid.loc[~keep].itertuples(index=False):
         rejects.add(f"{row.file}:{row.line}", f"{row.cid}\t{row.sid}\t{row.text}\t{row.tagged}",
                     NO_CATEGORY, f"product {row.cid}: {decided[row.cid][1]}")
     out = valid.loc[keep].copy()
-    out.insert(3, "category", categories[keep].astype(str))
+    out.insert(3, "category", categories[keep].astype("string"))
+    out.insert(4, "category_source", out["cid"].map(
+        lambda c: "" if decided[c][0] is None else ("override" if decided[c][1] == "override" else "text")))
     stats = dict(sentences.stats)
     stats["products"] = int(out["cid"].nunique())
-    stats["products_without_category"] = sum(1 for c, _ in decided.values() if c is None)
+    stats["products_by_text"] = sum(1 for c, why in decided.values() if c is not None and why != "override")
+    stats["products_naming_no_product"] = sum(1 for d in decided.values() if d == (None, NO_PRODUCT_WORD))
+    stats["products_outside_the_five"] = sum(1 for c, why in decided.values() if c is None and why != NO_PRODUCT_WORD)
     stats["category_overrides_applied"] = sum(1 for cid in decided if cid in overrides)
     all_rejects = pd.concat([sentences.rejects, rejects.frame()], ignore_index=True)
     return ReadResult(SOURCE, out.reset_index(drop=True), all_rejects, stats)

@@ -25,7 +25,7 @@ from pipeline.synth.layout import ENTRIES, SampleLayout
 from pipeline.synth.mepave import write_mepave
 from pipeline.synth.world import World, build_world, stream
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 DEFAULT_LABEL_NOISE = 0.05
 DEFAULT_IMAGE_SIZE = 128
 # Random streams of the source writers (the world uses 1-5).
@@ -40,11 +40,14 @@ def bad_records_per_kind(scale: float) -> int:
 
 
 def _truth_table(world: World, schema: Schema) -> pa.Table:
-    cols = {"cid": [p.cid for p in world.products],
-            "category": [p.category for p in world.products],
-            "split": [p.split for p in world.products]}
+    products = world.products + world.headless
+    headless = {p.cid for p in world.headless}
+    cols = {"cid": [p.cid for p in products],
+            "category": [p.category for p in products],
+            "split": [p.split for p in products],
+            "names_product": ["false" if p.cid in headless else "true" for p in products]}
     for key in schema.slot_keys:
-        cols[key] = [p.truth[key] for p in world.products]
+        cols[key] = [p.truth[key] for p in products]
     return pa.table({k: pa.array(v, pa.string()) for k, v in cols.items()})
 
 

@@ -78,7 +78,7 @@ def write_mepave(world: World, schema: Schema, layout: SampleLayout, seed_rng: n
     rng = seed_rng
     zh = {s.key: s.zh for s in schema.slots}
     root = layout.root
-    products = world.products + world.others
+    products = world.products + world.others + world.headless
     # Each line: [cid, sid or None, col3, col4, ...]; bad lines remember their kind.
     lines: dict[str, list[dict]] = {s: [] for s in SPLITS}
     for p in products:
@@ -166,15 +166,17 @@ def write_mepave(world: World, schema: Schema, layout: SampleLayout, seed_rng: n
             continue
         jobs.append(ImageJob(rel, product_spec(p.shape, p.truth, "mepave"), p.image_seed, sp))
 
+    named = world.products + world.headless          # the products of the five categories
     counts = {
-        "products": len(world.products),
+        "products": len(named),
         "other_products": len(world.others),
+        "headless_products": len(world.headless),
         "sentences": n_good - sum(len(p.sentences) for p in world.others),
         "lines": sum(1 for v in files.values() for l in v if l["cols"] is not None),
         "blank_lines": n_bad,
         "images": len(jobs),
-        "products_per_split": {s: sum(p.split == s for p in world.products) for s in SPLITS},
-        "products_per_category": {c: sum(p.category == c for p in world.products)
+        "products_per_split": {s: sum(p.split == s for p in named) for s in SPLITS},
+        "products_per_category": {c: sum(p.category == c for p in named)
                                   for c in dict.fromkeys(p.category for p in world.products)},
     }
     return jobs, counts, injected

@@ -48,6 +48,11 @@ SPLIT_SHARES = (0.8, 0.1, 0.1)
 
 # Random streams (one per concern, so that changing one never shifts another).
 STREAM_STRUCTURE, STREAM_VISUAL, STREAM_TEXT_VALUES, STREAM_SENTENCES, STREAM_OTHER = 1, 2, 3, 4, 5
+STREAM_HEADLESS = 6
+#: Products (of the five categories) with one sentence that names no product ("柔软印花梭织面料"):
+#: real MEPAVE has many; only their image tells their category. A share of the others, drawn
+#: from their own stream and cid range, so that every other product is as before.
+HEADLESS_SHARE = 0.05
 
 
 @dataclass
@@ -65,6 +70,7 @@ class Product:
 class World:
     products: list[Product]             # the five categories
     others: list[Product]               # products of no category
+    headless: list[Product] = field(default_factory=list)   # of the five, but no sentence names the product
 
 
 def stream(seed: int, stream_id: int) -> np.random.Generator:
@@ -166,5 +172,31 @@ def build_world(seed: int, scale: float, schema: Schema, mepave_scale: float = 1
         p = Product(cids[len(products) + j], None, split, "bag", truth, int(r_other.integers(2**62)))
         p.sentences = writer.bag_sentences(r_other, color, 2 + int(r_other.integers(2)))
         others.append(p)
-    return World(products, others)
+    return World(products, others, _headless(seed, schema, sizes, writer, len(products)))
+
+
+def _headless(seed: int, schema: Schema, sizes: dict[str, tuple[int, int]], writer: SentenceWriter,
+              n_products: int) -> list[Product]:
+    """Products whose one sentence names no product: a product's sentences without their title
+    (brand, values, product word). A part a sentence names may still tell (裙长 only dresses have)."""
+    rng = stream(seed, STREAM_HEADLESS)
+    n = max(5, int(round(HEADLESS_SHARE * n_products)))
+    names = [c.name for c in schema.categories]
+    weights = np.array([sizes[c][0] for c in names], float)
+    nums = rng.choice(10_000_000, size=n, replace=False) + 240_000_000      # apart from _cids' range
+    splits = _splits(rng, n)
+    out = []
+    for j in range(n):
+        cat = schema.category(names[int(rng.choice(len(names), p=weights / weights.sum()))])
+        truth: dict[str, str | None] = {k: None for k in schema.slot_keys}
+        for slot in cat.image_slots:
+            truth[slot] = DRAWABLE[slot][int(rng.integers(len(DRAWABLE[slot])))]
+        for slot in cat.text_slots:
+            options = TEXT_VALUES.get(cat.name, {}).get(slot, schema.slot(slot).values)
+            truth[slot] = options[int(rng.integers(len(options)))]
+        p = Product(f"c_{nums[j]}", cat.name, splits[j], CATEGORY_SHAPE[cat.name], truth, int(rng.integers(2**62)))
+        second = accent_color(product_spec(p.shape, p.truth), p.image_seed)
+        p.sentences = writer.product_sentences(rng, cat.name, truth, cat.slots, 2, second)[1:]
+        out.append(p)
+    return out
 
