@@ -29,7 +29,8 @@ CategoriesConfig = run_config_class(
 @dg.asset(group_name=GROUP, deps=[mepave_records, mepave_image_records, region_backbone,
                                   *(records_assets[s.kind] for s in vision_sources())],
           op_tags=CPU_HEAVY, kinds={"pytorch", "parquet"}, owners=OWNERS, tags=TAGS,
-          code_version=code_version("pipeline/categorise.py", "pipeline/config/categories.yaml"),
+          code_version=code_version("pipeline/categorise.py", "pipeline/config/categories.yaml",
+                                    "pipeline/distant/features.py"),
           description="Every MEPAVE product's category: from its words (keyword rule), else from its image (a "
                       "5-way linear classifier over the region backbone's features, learned from the vision "
                       "sources' images of known category), else none: its sentences are rejects (no_category).")

@@ -29,6 +29,7 @@ class SampleConfig(dg.Config):
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "yaml"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/profiles.py", "pipeline/preflight.py", "pipeline/config/profiles"),
           description="The active profile (MAVP_PROFILE), checked before anything reads or trains: every source "
                       "folder and weights file it names exists and fits the model that loads it. A build stops "
                       "here with every problem listed.")

@@ -124,10 +124,12 @@ def final_categories(records: pd.DataFrame, by_image: pd.DataFrame) -> tuple[pd.
         columns={"category_source": "by"})
     products["category"] = products["category"].astype(object).where(products["category"].notna(), None)
     products["confidence"] = np.where(products["category"].notna(), 1.0, np.nan)
-    image = by_image.set_index("cid")
+    category_of = dict(zip(by_image["cid"], by_image["category"]))
+    confidence_of = dict(zip(by_image["cid"], by_image["confidence"]))
     pending = products["category"].isna()
-    from_image = products.loc[pending, "cid"].map(image["category"]) if len(image) else pd.Series(dtype=object)
-    products.loc[pending, "confidence"] = products.loc[pending, "cid"].map(image["confidence"]) if len(image) else np.nan
+    cids = products.loc[pending, "cid"]
+    from_image = cids.map(lambda c: category_of.get(c)).astype(object)
+    products.loc[pending, "confidence"] = cids.map(lambda c: confidence_of.get(c, np.nan)).astype(float)
     products.loc[pending, "category"] = from_image
     products.loc[pending, "by"] = np.where(from_image.notna(), "image", "none")
     products = products.reset_index(drop=True)

@@ -56,3 +56,13 @@ def test_final_categories_keep_words_first_then_image_then_none():
     table = coverage(products, truth).set_index("by")
     assert table.loc["image", "products"] == 1 and table.loc["image", "accuracy"] == 0.0
     assert table.loc["text", "accuracy"] == 1.0 and table.loc["none", "products"] == 1
+
+
+def test_no_image_decides_nothing():
+    records = pd.DataFrame({"cid": ["t", "n"], "sid": ["1", "2"], "text": ["a", "b"],
+                            "category": pd.array(["Shoes", None], dtype="string"), "category_source": ["text", ""]})
+    empty = pd.DataFrame({"cid": pd.Series(dtype=str), "category": pd.Series(dtype=object),
+                          "confidence": pd.Series(dtype=float)})
+    products, sentences = final_categories(records, empty)
+    assert products.set_index("cid")["by"].to_dict() == {"t": "text", "n": "none"}
+    assert sentences["category"].isna().tolist() == [False, True]

@@ -7,12 +7,14 @@ import pandas as pd
 
 from assets.definitions import defs
 from assets.saliency import saliency_assets
+from assets.categories import category_assets
 from assets.sources import ifashion_images, mepave_image_records, mepave_records, sample_sources, source_assets
 from assets.resources import MavpHome
 from assets.saliency import read_partition, saliency_checks
 from pipeline.schema import default_schema
 
-SALIENCY_GRAPH = [sample_sources, ifashion_images, *source_assets, mepave_image_records, *saliency_assets]
+SALIENCY_GRAPH = [sample_sources, ifashion_images, *source_assets, mepave_image_records, *category_assets,
+                  *saliency_assets]
 TINY_PREDICTOR = {"epochs": 1, "seeds": [0, 1], "hidden_size": 16, "num_heads": 2, "intermediate_size": 32,
                   "fusion_dim": 8}
 
@@ -132,8 +134,9 @@ def test_real_mepave_lines_with_precomputed_features_and_a_wordpiece_bert(tmp_pa
                     mepave_images_dir=str(tmp_path / "no-images"))
     predictor = {**TINY_PREDICTOR, "encoder": str(encoder_dir), "text_warmup_epochs": 0}
     result = dg.materialize(
-        [mepave_records, mepave_image_records, *[a for a in saliency_assets if a.key.path[-1] != "region_backbone"]],
-        selection=["mepave_records", "mepave_image_records", "region_features", "text_value_predictor",
+        [mepave_records, mepave_image_records, *category_assets,
+         *[a for a in saliency_assets if a.key.path[-1] != "region_backbone"]],
+        selection=["mepave_records", "mepave_image_records", "mepave_sentences", "region_features", "text_value_predictor",
                    "multimodal_value_predictor", "slot_partition"],
         resources={"mavp_home": home},
         run_config={"ops": {

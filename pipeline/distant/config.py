@@ -5,9 +5,10 @@ The defaults are the ``sample`` profile's: ``kind: grid_probe``, linear heads ov
 region backbone's pooled grid features (EfficientNet-Lite0 with ImageNet weights, 192 px; see
 :mod:`models.probe`), trained on an augmented view of each training image. ``kind: finetune``
 trains a whole timm model on pixels: by default a small Swin (``swin_tiny_patch4_window7_224``
-reshaped to 48 px, embedding 32, depths 1-1-2, the earlier default); the ``paper`` profile's is
-``custom_arch: false``, ``backbone: swin_base_patch4_window7_224``, ``image_size: 224`` and
-``weights`` a local ImageNet state dict, with the paper's lr 2e-4 and batch 60.
+reshaped to 48 px, embedding 32, depths 1-1-2, the earlier default). The ``paper`` profile
+(``pipeline/config/profiles/paper.yaml``) sets ``kind: finetune``, ``custom_arch: false``,
+``backbone: swin_base_patch4_window7_224``, ``image_size: 224``, ``stem: patch`` and ``weights``
+a local ImageNet state dict, with the paper's lr 2e-4, batch 60 and dropout 0.3.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ def build_in(home, sample):
     roots = source_roots(layout)
     results = {kind: read_source(kind, roots[kind]) for kind in SOURCE_KINDS}
     records = results["mepave"].valid
+    records = records[records["category"].notna()]     # the image categoriser is not part of this build
     images = read_product_images(roots["mepave_images"], records["cid"])
     items, bad = ifashion_fetch_items(roots["ifashion"] / "train.json", roots["ifashion"] / "images")
     fetched = fetch_images(items, FetchConfig(retries=0, timeout_s=2))    # the sample's URLs are .invalid
