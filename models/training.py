@@ -6,6 +6,11 @@ resume from the last one. The batch order of an epoch comes from ``(seed, epoch)
 torch RNG state is checkpointed, so a resumed run ends with the same weights as an
 uninterrupted one. A caller may pass a ``progress`` meter for the steps (the pipeline's
 ``pipeline.progress.training_progress``); this module only calls it.
+
+Under ``torchrun --nproc_per_node N`` the same loop is data-parallel: the model is wrapped in
+DistributedDataParallel (gloo on CPUs, NCCL on GPUs), each rank takes its part of every batch
+(:meth:`Batches.shard`), the loss and example counts are summed across ranks, and only rank 0
+writes checkpoints. A run with N processes then takes the one-process steps.
 """
 
 from __future__ import annotations
@@ -84,6 +89,15 @@ class Batches(Sequence):
     def __getitem__(self, i: int) -> Batch:
         return self.make(self.chunks[i])
 
+    def shard(self, rank: int, world: int) -> "Batches":
+        """This rank's part of every batch (``chunk[rank::world]``), so that ``world`` processes
+        together take the same batches as one: with gradients averaged across them (DDP) a step
+        is the one-process step. A last batch too small to give every rank a row is left out on
+        every rank, so that all ranks take the same number of steps."""
+        out = Batches(np.zeros(0, int), 1, self.make)
+        out.chunks = [c[rank::world] for c in self.chunks if len(c) >= world]
+        return out
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -113,6 +127,29 @@ def warmup_cosine(total_steps: int, warmup_fraction: float) -> Callable[[int], f
     return factor
 
 
+def distributed() -> tuple[int, int]:
+    """``(rank, world size)``; under ``torchrun`` (``WORLD_SIZE`` > 1) the process group is made
+    on first use: NCCL on GPUs, gloo on CPUs. ``(0, 1)`` in a plain process."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _summed(values: list[float], world: int) -> list[float]:
+    """``values`` summed over the ranks."""
+    if world == 1:
+        return values
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
 def atomic_save(obj: object, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -136,8 +173,19 @@ def fit(model: nn.Module,
     interruption would (for resume tests and time-boxed runs). ``progress(total_steps)``, when
     given, makes the meter this run's steps are counted on (a resumed run counts what is left).
     """
+    rank, world = distributed()
     device = resolve_device(config.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     model.to(device)
+    if world > 1:                           # each rank takes its part of every batch; DDP averages the gradients
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        shard = epoch_batches
+        epoch_batches = lambda epoch: shard(epoch).shard(rank, world)   # noqa: E731
+    else:
+        train_model = model
     use_amp = config.mixed_precision and device.type == "cuda"
     steps_per_epoch = len(epoch_batches(0))
     total_steps = max(1, steps_per_epoch * config.epochs)
@@ -187,7 +235,7 @@ def fit(model: nn.Module,
             for batch in epoch_batches(epoch):
                 batch = to_device(batch, device)
                 with torch.autocast(device_type=device.type, enabled=use_amp):
-                    loss = loss_fn(model, batch)
+                    loss = loss_fn(train_model, batch)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.grad_clip:
@@ -200,7 +248,8 @@ def fit(model: nn.Module,
                 total += float(loss.detach()) * size
                 n += size
                 meter.update(1, epoch=f"{epoch + 1}/{config.epochs}", loss=total / max(1, n))
-            examples += n
+            total, n = _summed([total, n], world)
+            examples += int(n)
             train_seconds += time.perf_counter() - t_epoch
             record = {"epoch": epoch, "train_loss": total / max(1, n)}
             if evaluate is not None:
@@ -218,11 +267,15 @@ def fit(model: nn.Module,
                 result.best_epoch = epoch
             result.history.append(record)
             result.epochs_run = epoch + 1
-            if ckpt_dir is not None:
+            if ckpt_dir is not None and rank == 0:
                 atomic_save({"epoch": epoch, "config": asdict(config), "model": model.state_dict(),
                               "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                               "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
                               "best_model": best_state, "result": asdict(result)}, ckpt_dir / LAST_CHECKPOINT)
+            if world > 1 and ckpt_dir is not None:
+                import torch.distributed as dist
+
+                dist.barrier()                  # no rank reads a checkpoint rank 0 is still writing
             if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
                 break
     finally:
