@@ -30,7 +30,7 @@ def materialize(profile: Path, home: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
+def world(tmp_path_factory, shared_data) -> Path:        # shared_data: a clear failure without ../shared
     return paper_profile(tmp_path_factory.mktemp("paper"))
 
 
