@@ -12,9 +12,8 @@ from assets.saliency import CPU_HEAVY, backbone_overrides, region_backbone
 from assets.sources import mepave_image_records, mepave_records, records_assets
 from pipeline.categorise import CategoriserConfig
 from pipeline.io import write_parquet
-from pipeline.reasons import Reason
-from pipeline.records import RejectCollector
 from pipeline.schema import CATEGORIES, default_schema
+from pipeline.sources.mepave import no_category_rejects
 from pipeline.sources.registry import vision_sources
 
 GROUP = "sources"
@@ -45,18 +44,16 @@ def mepave_sentences(context: dg.AssetExecutionContext, config: CategoriesConfig
     by_image, learned = _categories_from_images(layout, pending, settings)
     products, sentences = final_categories(records, by_image)
     kept = sentences["category"].notna()
-    rejects = RejectCollector("mepave", mavp_home.source_dir("mepave"))
-    for row in sentences.loc[~kept].itertuples(index=False):
-        rejects.add(f"{row.file}:{row.line}", f"{row.cid}\t{row.sid}\t{row.text}\t{row.tagged}", Reason.NO_CATEGORY,
-                    f"product {row.cid}: its sentences name no product and its image gives no category "
-                    f"at {settings.min_confidence} or above")
+    why = (f"its sentences name no product and its image gives no category at {settings.min_confidence} "
+           "or above")
+    rejects = no_category_rejects(sentences.loc[~kept], lambda cid: why, mavp_home.source_dir("mepave"))
     path = write_parquet(sentences.loc[kept].reset_index(drop=True), layout.table("mepave_sentences"))
     write_parquet(products, layout.table("mepave_categories"))
     write_parquet(rejects.frame(), layout.rejects("mepave_sentences"))
     context.log.info(f"products by {products['by'].value_counts().to_dict()}")
     return dg.MaterializeResult(metadata={
         **table_file_metadata(layout, path, int(kept.sum())),
-        "products_by": table(coverage(products, _truth(mavp_home)).astype(str)),
+        "products_by": table(coverage(products, mavp_home.sample_truth(["cid", "category"])).astype(str)),
         "image_classifier": dg.MetadataValue.json(learned),
         "rejected": int((~kept).sum()),
         "categories_path": home_path(layout, layout.table("mepave_categories")),
@@ -88,12 +85,6 @@ def _categories_from_images(layout, pending: list[str], settings: CategoriserCon
                "source_images": {c: int(n) for c, n in examples["category"].value_counts().reindex(CATEGORIES, fill_value=0).items()},
                "holdout_accuracy": round(model.holdout_accuracy, 4)}
     return image_categories(target.ids, model.probabilities(target.features), model.classes, settings), learned
-
-
-def _truth(mavp_home: MavpHome) -> pd.DataFrame | None:
-    """The generator's categories (sample profile), to score the categorisation."""
-    path = mavp_home.layout.sample.truth
-    return pd.read_parquet(path, columns=["cid", "category"]) if mavp_home.profile == "sample" and path.is_file() else None
 
 
 category_assets = [mepave_sentences]

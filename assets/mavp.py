@@ -26,7 +26,7 @@ from pipeline.mavp.text_values import text_values
 from pipeline.mavp.publish import publish, split_files
 from pipeline.mavp.quality import labels_against_majority
 from pipeline.schema import Schema, default_schema
-from pipeline.sources.registry import FOLDER_KINDS, vision_sources
+from pipeline.sources.registry import vision_sources
 from pipeline.splits import SPLITS
 
 GROUP = "mavp"
@@ -128,7 +128,6 @@ def _optional_parquet(path: Path) -> pd.DataFrame | None:
 
 def _build_inputs(mavp_home: MavpHome) -> BuildInputs:
     layout = mavp_home.layout
-    truth_file = layout.sample.truth
     return BuildInputs(
         records=pd.read_parquet(layout.table("mepave_sentences")),
         images=pd.read_parquet(layout.table("mepave_image_records"), columns=["cid", "image_path"]),
@@ -140,20 +139,10 @@ def _build_inputs(mavp_home: MavpHome) -> BuildInputs:
         source_tables={s.kind: layout.distant_table(s.kind).read_text(encoding="utf-8") for s in vision_sources()
                        if layout.distant_table(s.kind).is_file()},
         saliency_chart=layout.saliency_chart if layout.saliency_chart.is_file() else None,
-        truth=pd.read_parquet(truth_file) if mavp_home.profile == "sample" and truth_file.is_file() else None,
-        home=layout.root, source_roots=list(_source_dirs(mavp_home).values()),
+        truth=mavp_home.sample_truth(),
+        home=layout.root, source_roots=list(mavp_home.source_dirs().values()),
         categories=_optional_parquet(layout.table("mepave_categories")),
     )
-
-
-def _source_dirs(mavp_home: MavpHome) -> dict[str, Path]:
-    dirs = {}
-    for kind in FOLDER_KINDS:
-        try:
-            dirs[kind] = mavp_home.source_dir(kind)
-        except dg.Failure:
-            continue                       # paper profile with a directory not configured
-    return dirs
 
 
 def split_columns(schema: Schema) -> dict[str, str]:
@@ -375,7 +364,7 @@ def source_fingerprint(root: Path) -> str:
 @dg.sensor(job=full_rebuild, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
            description="Requests a full rebuild when a file in a source directory is added, removed or changed.")
 def source_change_sensor(context: dg.SensorEvaluationContext, mavp_home: MavpHome):
-    current = {kind: source_fingerprint(root) for kind, root in _source_dirs(mavp_home).items()}
+    current = {kind: source_fingerprint(root) for kind, root in mavp_home.source_dirs().items()}
     previous = json.loads(context.cursor) if context.cursor else None
     context.update_cursor(json.dumps(current, sort_keys=True))
     if previous is None:

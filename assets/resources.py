@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from pydantic import create_model
 
 from pipeline.home import DEFAULT_HOME, HOME_ENV, HomeLayout
@@ -42,6 +43,22 @@ class _MavpHome(dg.ConfigurableResource):
             raise dg.Failure(f"profile 'paper' needs sources.{kind} in {active_profile().path} "
                              f"(or {kind}_dir on the mavp_home resource)")
         return Path(configured)
+
+
+    def source_dirs(self) -> dict[str, Path]:
+        """Every source folder the active profile names (a paper profile may leave some unset)."""
+        dirs = {}
+        for kind in FOLDER_KINDS:
+            try:
+                dirs[kind] = self.source_dir(kind)
+            except dg.Failure:
+                continue
+        return dirs
+
+    def sample_truth(self, columns: list[str] | None = None) -> pd.DataFrame | None:
+        """The generator's truth (sample profile), or None where there is none."""
+        path = self.layout.sample.truth
+        return pd.read_parquet(path, columns=columns) if self.profile == "sample" and path.is_file() else None
 
 
 # One folder setting per source of the registry, so a new source needs no edit here.

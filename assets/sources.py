@@ -37,12 +37,8 @@ def profile(context: dg.AssetExecutionContext, mavp_home: MavpHome) -> dg.Materi
     from pipeline.preflight import check_profile
 
     active = active_profile()
-    folders = {}
-    for kind in FOLDER_KINDS:
-        try:
-            folders[kind] = mavp_home.source_dir(kind)
-        except dg.Failure:
-            folders[kind] = None
+    configured = mavp_home.source_dirs()
+    folders = {kind: configured.get(kind) for kind in FOLDER_KINDS}
     problems = check_profile(active, folders)
     if problems:
         raise dg.Failure(f"the {active.name} profile cannot run ({len(problems)} problem(s)):\n- " + "\n- ".join(problems),

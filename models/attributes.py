@@ -19,7 +19,7 @@ import torch
 from timm.layers import PatchEmbed
 from torch import nn
 
-from models.backbones import load_weights, state_mismatch
+from models.backbones import load_fitting, read_state
 from models.training import atomic_save
 
 
@@ -108,10 +108,7 @@ def build_attribute_classifier(backbone: BackboneSpec, heads: Sequence[TaskHead]
     of the bare timm model, e.g. ImageNet weights saved offline) when given."""
     model = AttributeClassifier(backbone, heads)
     if pretrained:
-        problem = state_mismatch(model.backbone, pretrained)
-        if problem:                     # a wrong file must not silently leave a random backbone
-            raise ValueError(f"weights do not fit {backbone.name}: {problem}")
-        load_weights(model.backbone, pretrained, strict=False)
+        load_fitting(model.backbone, read_state(pretrained), pretrained)
     return model
 
 

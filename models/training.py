@@ -182,8 +182,8 @@ def fit(model: nn.Module,
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        shard = epoch_batches
-        epoch_batches = lambda epoch: shard(epoch).shard(rank, world)   # noqa: E731
+        whole = epoch_batches
+        epoch_batches = lambda epoch: whole(epoch).shard(rank, world)   # noqa: E731
     else:
         train_model = model
     use_amp = config.mixed_precision and device.type == "cuda"

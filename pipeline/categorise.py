@@ -118,8 +118,8 @@ def image_categories(cids: list[str], probabilities: np.ndarray, classes: tuple[
 
 def final_categories(records: pd.DataFrame, by_image: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per product ``cid, category, by, confidence`` (``by``: text, override, image or none),
-    and the sentences with their final category: a product categorised neither way is left out
-    (the caller rejects its sentences as ``no_category``)."""
+    and the sentences with their final category and ``category_source``: a product categorised
+    neither way has no category (the caller rejects its sentences as ``no_category``)."""
     products = records.drop_duplicates("cid")[["cid", "category", "category_source"]].rename(
         columns={"category_source": "by"})
     products["category"] = products["category"].astype(object).where(products["category"].notna(), None)
@@ -133,9 +133,9 @@ def final_categories(records: pd.DataFrame, by_image: pd.DataFrame) -> tuple[pd.
     products.loc[pending, "category"] = from_image
     products.loc[pending, "by"] = np.where(from_image.notna(), "image", "none")
     products = products.reset_index(drop=True)
-    category = products.set_index("cid")["category"]
+    by_cid = products.set_index("cid")
     sentences = records.drop(columns=["category", "category_source"]).assign(
-        category=records["cid"].map(category), category_source=records["cid"].map(products.set_index("cid")["by"]))
+        category=records["cid"].map(by_cid["category"]), category_source=records["cid"].map(by_cid["by"]))
     return products, sentences
 
 

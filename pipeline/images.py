@@ -106,10 +106,23 @@ def _format_problem(path: Path, formats: tuple[str, ...]) -> tuple[str | None, t
     return found, None
 
 
+def path_problem(path: str) -> ImageCheck | None:
+    """Why no file can have ``path`` as its name: a NUL, or characters the file system cannot
+    encode (a lone surrogate). Any call on such a path raises, so this comes first."""
+    if "\x00" in path:
+        return ImageCheck(path, False, Reason.NUL_BYTE, "the path holds a NUL character")
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        return ImageCheck(path, False, Reason.INVALID_ENCODING, "the path holds characters no file name has")
+    return None
+
+
 def _open_checked(path: Path, formats: tuple[str, ...] = IMAGE_FORMATS) -> tuple[ImageCheck, Image.Image | None]:
     p = str(path)
-    if "\x00" in p:
-        return ImageCheck(p, False, Reason.NUL_BYTE, "the path holds a NUL character"), None
+    unnamable = path_problem(p)
+    if unnamable:
+        return unnamable, None
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
@@ -123,8 +136,6 @@ def _open_checked(path: Path, formats: tuple[str, ...] = IMAGE_FORMATS) -> tuple
         return ImageCheck(p, False, MISSING, "no such file"), None
     except OSError as exc:
         return ImageCheck(p, False, MISSING, str(exc)), None
-    except ValueError:                  # characters no file name can hold (a lone surrogate)
-        return ImageCheck(p, False, Reason.INVALID_ENCODING, "the path holds characters no file name has"), None
     if problem:
         return ImageCheck(p, False, *problem), None
     try:

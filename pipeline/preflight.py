@@ -9,6 +9,7 @@ with the first.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -97,12 +98,20 @@ def _classifier(profile: Profile, section: str) -> list[str]:
     problems = _file(profile, key, config.weights, f"a state dict of timm's {config.backbone}")
     if problems:
         return problems
-    from models.backbones import state_mismatch
     from pipeline.distant.train import backbone_spec
 
     spec = backbone_spec(config)
-    problem = state_mismatch(spec.create(), config.weights)
-    return [f"{profile.path}: {key}: does not fit {spec.name}: {problem}"] if problem else []
+    problem = _backbone_mismatch(spec, config.weights, Path(config.weights).stat().st_mtime_ns)
+    return [f"{profile.path}: {key}: {config.weights} does not fit {spec.name}: it {problem}"] if problem else []
+
+
+@cache
+def _backbone_mismatch(spec, weights: str, modified_ns: int) -> str | None:
+    """Checked once per backbone and file version: the paper profile's four classifiers share
+    both, and a Swin-B with its state dict is a third of a gigabyte to build and read."""
+    from models.backbones import read_state, state_mismatch
+
+    return state_mismatch(spec.create(), read_state(weights))
 
 
 def _region_backbone(profile: Profile, section: str) -> list[str]:

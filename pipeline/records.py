@@ -20,16 +20,23 @@ import pandas as pd
 REJECT_COLUMNS = ("source", "location", "record", "reason", "detail")
 
 
+def is_utf8(text: str) -> bool:
+    """False for a string holding surrogates: the undecodable bytes of a file name (os.fsdecode)
+    or a JSON ``\\ud800`` escape."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def printable(text: str) -> str:
     """``text`` as valid UTF-8 without NULs: undecodable bytes of file names (surrogate escapes)
     and NUL characters written as backslash escapes, so every rejects table can be saved."""
     if "\x00" in text:
         text = text.replace("\x00", "\\x00")
-    try:
-        text.encode("utf-8")
+    if is_utf8(text):
         return text
-    except UnicodeEncodeError:
-        pass
     try:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:          # a lone surrogate that no file name made (a JSON \ud800 escape)

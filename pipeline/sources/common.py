@@ -32,9 +32,9 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-from pipeline.images import IMAGE_FORMATS, MISSING, ImageCheck, check_images as _check_images
+from pipeline.images import IMAGE_FORMATS, MISSING, ImageCheck, check_images as _check_images, path_problem
 from pipeline.reasons import Reason
-from pipeline.records import ReadResult, RejectCollector, printable
+from pipeline.records import ReadResult, RejectCollector, is_utf8
 from pipeline.schema import Schema, ValueMapEntry
 
 # Column -> dtype of the valid table; text columns are pandas "string" (missing = pd.NA).
@@ -109,14 +109,6 @@ class RecordError(ValueError):
         self.reason, self.detail = reason, detail
 
 
-def is_utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-        return True
-    except UnicodeEncodeError:      # os.fsdecode kept undecodable bytes as surrogates
-        return False
-
-
 def parse_csv_line(line: str) -> list[str]:
     """The fields of one physical CSV line; raises :class:`RecordError`."""
     try:
@@ -173,11 +165,11 @@ class SourceRead:
         self.rejects.add(self.root.path, "", Reason.ROOT_MISSING, f"{what} root folder does not exist")
         return True
 
-    def openable(self, path: Path, location: str | None = None, record: str = "") -> bool:
+    def openable(self, path: Path, record: str = "") -> bool:
         """True when ``path`` is inside the source folder; else a reject."""
         if self.root.inside(path):
             return True
-        self.rejects.add(location or path, record, Reason.OUTSIDE_SOURCE, self.root.outside_detail(path))
+        self.rejects.add(path, record, Reason.OUTSIDE_SOURCE, self.root.outside_detail(path))
         return False
 
     def files(self, folder: Path, recursive: bool = True, skip_hidden: bool = False) -> dict[str, Path]:
@@ -334,14 +326,11 @@ class SourceRead:
         return checks
 
     def _path_problem(self, path: str) -> ImageCheck | None:
-        """Why ``path`` may not be opened at all: a NUL, characters no file name holds, or a
-        real path outside the source folder."""
-        if "\x00" in path:
-            return ImageCheck(path, False, Reason.NUL_BYTE, "the path holds a NUL character")
-        try:
-            os.fsencode(path)
-        except UnicodeEncodeError:
-            return ImageCheck(path, False, Reason.INVALID_ENCODING, "the path holds characters no file name has")
+        """Why ``path`` may not be opened at all: no file can have it as a name, or its real
+        path is outside the source folder."""
+        unnamable = path_problem(path)
+        if unnamable:
+            return unnamable
         if not self.root.inside(path):
             return ImageCheck(path, False, Reason.OUTSIDE_SOURCE, self.root.outside_detail(self.relative(Path(path))))
         return None
@@ -488,9 +477,3 @@ def count_tasks(rows: list[dict], unmapped: Counter, stats: dict[str, Any]) -> N
     stats["rows_per_task"] = dict(sorted(Counter(r["task"] for r in rows).items()))
     stats["unmapped_labels"] = dict(sorted(unmapped.items()))
 
-
-def safe_id(raw: str, what: str) -> str:
-    """An id that may become part of a file name; raises :class:`RecordError`."""
-    if "\x00" in raw:
-        raise RecordError(Reason.NUL_BYTE, f"the {what} holds a NUL character")
-    return printable(raw)

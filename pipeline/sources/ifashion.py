@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from pipeline.reasons import Reason
-from pipeline.records import ReadResult
+from pipeline.records import ReadResult, is_utf8
 from pipeline.schema import Schema, default_schema
 from pipeline.sources.common import (  # noqa: F401 (BASE_COLUMNS re-exported)
-    BASE_COLUMNS, BASE_DTYPES, VISION_STATS, RecordError, SourceRead, count_tasks, is_utf8, map_labels,
-    task_slots,
+    BASE_COLUMNS, BASE_DTYPES, VISION_STATS, RecordError, SourceRead, count_tasks, map_labels, task_slots,
 )
 
 SOURCE = "ifashion"

@@ -9,10 +9,11 @@ category by a keyword rule over all their sentences (overridable by a ``cid,cate
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -20,7 +21,6 @@ from pipeline.reasons import Reason
 from pipeline.records import ReadResult, RejectCollector
 from pipeline.schema import CATEGORIES, Schema, default_schema
 from pipeline.sources.common import SourceRead
-import re
 
 SOURCE = "mepave"
 FILE_SPLITS = {"train": "train", "valid": "validation", "validation": "validation", "test": "test"}
@@ -261,6 +261,17 @@ def read_category_overrides(path: Path, rejects: RejectCollector) -> dict[str, s
     return overrides
 
 
+def no_category_rejects(sentences: pd.DataFrame, why: Callable[[str], str],
+                        root: Path | None = None) -> RejectCollector:
+    """A ``no_category`` reject for each sentence of ``sentences``, the line as the release
+    holds it, and why its product has no category (``why(cid)``)."""
+    rejects = RejectCollector(SOURCE, root)
+    for row in sentences.itertuples(index=False):
+        rejects.add(f"{row.file}:{row.line}", f"{row.cid}\t{row.sid}\t{row.text}\t{row.tagged}",
+                    NO_CATEGORY, f"product {row.cid}: {why(row.cid)}")
+    return rejects
+
+
 def assign_categories(sentences: ReadResult, overrides: dict[str, str] | None = None,
                       schema: Schema | None = None) -> ReadResult:
     """Add ``category`` and ``category_source`` (``text`` or ``override``) from the sentences.
@@ -282,10 +293,7 @@ def assign_categories(sentences: ReadResult, overrides: dict[str, str] | None = 
     categories = valid["cid"].map(lambda c: decided[c][0])
     pending = valid["cid"].map(lambda c: decided[c] == (None, NO_PRODUCT_WORD))
     keep = categories.notna() | pending
-    rejects = RejectCollector(SOURCE)
-    for row in valid.loc[~keep].itertuples(index=False):
-        rejects.add(f"{row.file}:{row.line}", f"{row.cid}\t{row.sid}\t{row.text}\t{row.tagged}",
-                    NO_CATEGORY, f"product {row.cid}: {decided[row.cid][1]}")
+    rejects = no_category_rejects(valid.loc[~keep], lambda cid: decided[cid][1])
     out = valid.loc[keep].copy()
     out.insert(3, "category", categories[keep].astype("string"))
     out.insert(4, "category_source", out["cid"].map(

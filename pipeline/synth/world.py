@@ -119,6 +119,18 @@ def _cids(rng: np.random.Generator, n: int) -> list[str]:
     return [f"c_{x}" for x in nums]
 
 
+def _draw_truth(cat, schema: Schema, r_vis: np.random.Generator, r_text: np.random.Generator) -> dict[str, str | None]:
+    """A product's values: its image slots from the visual stream, its text slots from the text
+    stream (every other slot None)."""
+    truth: dict[str, str | None] = {k: None for k in schema.slot_keys}
+    for slot in cat.image_slots:
+        truth[slot] = DRAWABLE[slot][int(r_vis.integers(len(DRAWABLE[slot])))]
+    for slot in cat.text_slots:
+        options = TEXT_VALUES.get(cat.name, {}).get(slot, schema.slot(slot).values)
+        truth[slot] = options[int(r_text.integers(len(options)))]
+    return truth
+
+
 def build_world(seed: int, scale: float, schema: Schema, mepave_scale: float = 1.0) -> World:
     for cat in schema.categories:
         missing = set(cat.image_slots) - set(SHAPE_SLOTS[CATEGORY_SHAPE[cat.name]])
@@ -142,16 +154,9 @@ def build_world(seed: int, scale: float, schema: Schema, mepave_scale: float = 1
         extra = r_struct.multinomial(n_s - MIN_SENTENCES * n_p, np.full(n_p, 1.0 / n_p))
         splits = _splits(r_struct, n_p)
         shape = CATEGORY_SHAPE[cat.name]
-        allowed = TEXT_VALUES.get(cat.name, {})
         for i in range(n_p):
-            truth: dict[str, str | None] = {k: None for k in keys}
-            for slot in cat.image_slots:            # visual stream only
-                options = DRAWABLE[slot]
-                truth[slot] = options[int(r_vis.integers(len(options)))]
+            truth = _draw_truth(cat, schema, r_vis, r_text)
             image_seed = int(r_vis.integers(2**62))
-            for slot in cat.text_slots:             # text stream only
-                options = allowed.get(slot, schema.slot(slot).values)
-                truth[slot] = options[int(r_text.integers(len(options)))]
             products.append(Product(cids[len(products)], cat.name, splits[i], shape, truth, image_seed))
             n_sentences.append(MIN_SENTENCES + int(extra[i]))
 
@@ -188,12 +193,7 @@ def _headless(seed: int, schema: Schema, sizes: dict[str, tuple[int, int]], writ
     out = []
     for j in range(n):
         cat = schema.category(names[int(rng.choice(len(names), p=weights / weights.sum()))])
-        truth: dict[str, str | None] = {k: None for k in schema.slot_keys}
-        for slot in cat.image_slots:
-            truth[slot] = DRAWABLE[slot][int(rng.integers(len(DRAWABLE[slot])))]
-        for slot in cat.text_slots:
-            options = TEXT_VALUES.get(cat.name, {}).get(slot, schema.slot(slot).values)
-            truth[slot] = options[int(rng.integers(len(options)))]
+        truth = _draw_truth(cat, schema, rng, rng)
         p = Product(f"c_{nums[j]}", cat.name, splits[j], CATEGORY_SHAPE[cat.name], truth, int(rng.integers(2**62)))
         second = accent_color(product_spec(p.shape, p.truth), p.image_seed)
         p.sentences = writer.product_sentences(rng, cat.name, truth, cat.slots, 2, second)[1:]

@@ -52,6 +52,11 @@ def test_a_reader_bug_is_a_counted_reject_not_a_traceback(tmp_path):
 
 
 def test_read_source_passes_follow_links_outside(tmp_path):
-    root = tmp_path / "src"
-    root.mkdir()
-    assert read_source("crawl", root, follow_links_outside=True).rejects.empty
+    from tests.sources.imgutil import write_image
+
+    write_image(tmp_path / "outside" / "a.jpg")
+    (tmp_path / "src" / "upper_height").mkdir(parents=True)
+    (tmp_path / "src" / "upper_height" / "高帮").symlink_to(tmp_path / "outside")
+    assert read_source("crawl", tmp_path / "src").rejects["reason"].tolist() == [Reason.OUTSIDE_SOURCE]
+    followed = read_source("crawl", tmp_path / "src", follow_links_outside=True)
+    assert followed.rejects.empty and followed.valid["image_id"].tolist() == ["upper_height/高帮/a.jpg"]
