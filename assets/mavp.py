@@ -14,18 +14,20 @@ from assets.configs import run_config_class, to_settings
 from assets.distant import slot_classifiers
 from assets.metadata import (OWNERS, code_version, column_schema, home_path, inline_figure, percent, publish_figure,
                              table)
+from assets.partitions import SHARDS, part_file, part_files, read_parts, step_shard
 from assets.resources import MavpHome
-from assets.saliency import CPU_HEAVY, SENTENCES, read_partition, slot_partition
-from assets.sources import mepave_image_records
+from assets.saliency import CPU_HEAVY, SENTENCES, read_partition, region_features, slot_partition
+from assets.sources import ifashion_images, mepave_image_records
 from pipeline.distant.selection import read_slot_classifiers
 from pipeline.home import HomeLayout
-from pipeline.io import write_json, write_parquet
+from pipeline.io import content_key, file_sha256, write_json, write_parquet
 from pipeline.mavp.build import AssemblyConfig, BuildInputs, build_dataset, json_safe
-from pipeline.mavp.labeling import LabelConfig, labeling_key
+from pipeline.mavp.labeling import LabelConfig, labeling_key, load_predictions, merge_predictions
 from pipeline.mavp.text_values import text_values
 from pipeline.mavp.publish import publish, split_files
 from pipeline.mavp.quality import labels_against_majority
 from pipeline.schema import Schema, default_schema
+from pipeline.shards import shard_mask
 from pipeline.sources.registry import vision_sources
 from pipeline.splits import SPLITS
 
@@ -66,14 +68,48 @@ def _text_values(layout: HomeLayout) -> pd.DataFrame:
     return text_values(pd.read_parquet(layout.table("mepave_sentences")), default_schema()).valid
 
 
-@dg.asset(group_name=GROUP, deps=[SENTENCES, mepave_image_records, slot_partition, slot_classifiers],
+@dg.asset(group_name=GROUP, deps=[mepave_image_records, slot_classifiers], partitions_def=SHARDS,
+          op_tags=CPU_HEAVY, kinds={"pytorch", "numpy"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/mavp/labeling.py", "pipeline/distant/features.py", "pipeline/pixels.py",
+                                    "pipeline/shards.py"),
+          description="Every MEPAVE product image decoded, read by each chosen classifier and scored, plain and "
+                      "mirrored: calibrated value probabilities and embeddings per slot. Data-parallel: with "
+                      "shards, each partition scores the products whose cid hashes into it. Reused while the "
+                      "images and checkpoints stay.")
+def mepave_image_predictions(context: dg.AssetExecutionContext, mavp_home: MavpHome) -> dg.MaterializeResult:
+    layout = mavp_home.layout
+    shard, count, key = step_shard(context)
+    images = pd.read_parquet(layout.table("mepave_image_records"), columns=["cid", "image_path"])
+    images = images[shard_mask(images["cid"], shard, count)]
+    chosen = read_slot_classifiers(layout.slot_classifiers)
+    path = part_file(layout.image_predictions, key)
+    info_path = path.with_suffix(".json")
+    wanted = content_key("predictions/v1", sorted(zip(images["cid"], map(file_sha256, images["image_path"]))),
+                         [file_sha256(c) for c in sorted(set(chosen["checkpoint"].dropna()))], chosen.astype(str))
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+    reused = path.is_file() and info.get("key") == wanted
+    if not reused:
+        from pipeline.mavp.labeling import predict_images, save_predictions  # torch: imported only where it runs
+
+        save_predictions(predict_images(images, chosen, layout.root / "cache"), path)
+        write_json({"key": wanted, "images": len(images)}, info_path)
+    scored = load_predictions(path)
+    return dg.MaterializeResult(metadata={
+        "shard": f"{shard + 1} of {count}", "images": len(images), "reused": reused,
+        "scored_by_slot": table(pd.DataFrame([{"slot": s, "images": len(p.cids), "values": len(p.values)}
+                                              for s, p in sorted(scored.items())])),
+        "path": home_path(layout, path),
+    })
+
+
+@dg.asset(group_name=GROUP, deps=[SENTENCES, mepave_image_predictions, slot_partition, slot_classifiers],
           op_tags=CPU_HEAVY, kinds={"pytorch", "parquet"}, owners=OWNERS, tags=TAGS,
           code_version=code_version("pipeline/mavp/labeling.py", "pipeline/mavp/adapt.py", "pipeline/mavp/reliability.py",
-                                    "pipeline/distant/selection.py", "pipeline/distant/features.py", "pipeline/pixels.py"),
+                                    "pipeline/distant/selection.py"),
           description="Distant labels: each product image, each image slot of its category: the chosen "
                       "classifier's value, adapted to MEPAVE images on the products whose sentences name it "
-                      "(cross-fitted), its calibrated probability and a reliability score. Reused while "
-                      "images, checkpoints, sentences and choices stay.")
+                      "(cross-fitted), its calibrated probability and a reliability score. Reads every "
+                      "partition of the predictions. Reused while images, checkpoints, sentences and choices stay.")
 def mepave_image_labels(context: dg.AssetExecutionContext, config: LabelingConfig,
                         mavp_home: MavpHome) -> dg.MaterializeResult:
     layout = mavp_home.layout
@@ -87,10 +123,10 @@ def mepave_image_labels(context: dg.AssetExecutionContext, config: LabelingConfi
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
     reused = path.is_file() and info.get("key") == key
     if not reused:
-        from pipeline.mavp.labeling import label_images   # torch: imported only where it runs
+        from pipeline.mavp.labeling import labels_from_predictions   # torch: imported only where it runs
 
-        result = label_images(products, images, chosen, image_slots, default_schema(), layout.root / "cache",
-                              text, settings)
+        predictions = merge_predictions([load_predictions(p) for p in part_files(layout.image_predictions)])
+        result = labels_from_predictions(products, predictions, image_slots, default_schema(), text, settings)
         write_parquet(result.labels, path)
         info = json_safe({"key": key, "stats": result.stats})
         write_json(info, info_path)
@@ -118,8 +154,10 @@ MavpConfig = run_config_class("MavpConfig", AssemblyConfig,
 
 
 def _read_rejects(layout: HomeLayout) -> dict[str, pd.DataFrame]:
+    """Every step's rejects table; a partitioned step's parts (``name.<shard>.parquet``) as one."""
     folder = layout.rejects_dir
-    return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))} if folder.is_dir() else {}
+    names = sorted({p.name.split(".", 1)[0] for p in folder.glob("*.parquet")}) if folder.is_dir() else []
+    return {name: read_parts(layout.rejects(name)) for name in names}
 
 
 def _optional_parquet(path: Path) -> pd.DataFrame | None:
@@ -332,14 +370,29 @@ def image_label_reliability(mavp_home: MavpHome) -> dg.AssetCheckResult:
                                          "auroc_by_slot": table(rows)})
 
 
-mavp_assets = [mepave_image_labels, mavp]
+mavp_assets = [mepave_image_predictions, mepave_image_labels, mavp]
 mavp_checks = [every_split_non_empty, no_cid_across_splits, values_in_vocabulary, row_counts_match_report,
                image_labels_beat_majority, image_label_reliability]
 
 # -- rebuilds --------------------------------------------------------------------------------------
 
-full_rebuild = dg.define_asset_job("mavp_full_rebuild", selection=dg.AssetSelection.assets(mavp).upstream(),
-                                   description="Every asset MAVP depends on, then MAVP (the `*mavp` selection).")
+#: The data-parallel steps: partitioned by hash shard when the profile sets ``shards``.
+SHARDED = dg.AssetSelection.assets(ifashion_images, region_features, mepave_image_predictions)
+_everything = dg.AssetSelection.assets(mavp).upstream()
+full_rebuild = dg.define_asset_job(
+    "mavp_full_rebuild", selection=_everything if SHARDS is None else _everything - SHARDED,
+    description="Every asset MAVP depends on, then MAVP (the `*mavp` selection)." + (
+        "" if SHARDS is None else " The sharded steps are not in it: a backfill of `mavp_shards` (or of `*mavp` "
+                                  "in the UI) materializes their partitions."))
+#: With shards, one job per data-parallel step, one run per shard; each runs once the
+#: unpartitioned steps before it are there (a UI backfill of `*mavp` orders all of it by itself).
+shard_jobs = [] if SHARDS is None else [
+    dg.define_asset_job(name, selection=[asset], partitions_def=SHARDS, description=what)
+    for name, asset, what in (
+        ("mavp_fetch_shards", ifashion_images, "iMaterialist images fetched, one shard of ids per run."),
+        ("mavp_decode_shards", region_features, "MEPAVE images decoded into region features, one shard per run."),
+        ("mavp_label_shards", mepave_image_predictions, "MEPAVE images scored by the chosen classifiers, one "
+                                                          "shard per run (mepave_image_labels then reads all)."))]
 weekly_rebuild = dg.ScheduleDefinition(name="mavp_weekly_rebuild", job=full_rebuild, cron_schedule="0 3 * * 1",
                                        description="Full rebuild every Monday 03:00 (reuses what did not change).")
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from assets.configs import run_config_class, to_settings
 from assets.metadata import OWNERS, code_version, column_schema, home_path, inline_figure, table
+from assets.partitions import SHARDS, part_file, part_files, step_shard
 from assets.resources import MavpHome
 from assets.sources import mepave_image_records, records_assets
 from pipeline.home import HomeLayout
@@ -18,6 +19,7 @@ from pipeline.saliency.config import BackbonePretrainConfig, PredictorConfig, Re
 from pipeline.saliency.report import saliency_chart
 from pipeline.saliency.scoring import MEASURED, PartitionRule, decide, partition, slot_table, text_evidence
 from pipeline.schema import default_schema
+from pipeline.shards import shard_mask
 from pipeline.sources.registry import vision_sources
 
 # The torch-side modules (torch, timm, transformers, torchvision: ~4 s to import) are imported
@@ -93,26 +95,37 @@ def backbone_overrides(layout) -> dict:
     return {"weights": trained["weights"], **{k: trained["config"][k] for k in ("backbone", "multiscale", "image_size")}}
 
 
+def _region_inputs(layout: HomeLayout, kind: str) -> pd.DataFrame:
+    """The images (cid, image_path) region features are made of, in the order they are made."""
+    # precomputed features are keyed by cid: every product has a row, with or without an image file
+    return (pd.read_parquet(layout.table("mepave_sentences"), columns=["cid"]).drop_duplicates()
+            if kind == "precomputed" else pd.read_parquet(layout.table("mepave_image_records")))
+
+
 @dg.asset(group_name=GROUP, deps=[SENTENCES, mepave_image_records, region_backbone], op_tags=CPU_HEAVY,
-          kinds={"pytorch", "torchvision", "numpy"}, owners=OWNERS, tags=TAGS,
-          code_version=code_version("pipeline/saliency/regions.py", "models/regions.py", "models/backbones.py"),
-          description="Region features U (l x d_U) of every MEPAVE product image, cached by image hash.")
+          partitions_def=SHARDS, kinds={"pytorch", "torchvision", "numpy"}, owners=OWNERS, tags=TAGS,
+          code_version=code_version("pipeline/saliency/regions.py", "models/regions.py", "models/backbones.py",
+                                    "pipeline/shards.py"),
+          description="Region features U (l x d_U) of every MEPAVE product image, cached by image hash. "
+                      "Data-parallel: with shards, each partition decodes the images whose cid hashes into it.")
 def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
-    from pipeline.saliency.regions import region_features as extract_region_features
+    from pipeline.saliency.regions import features_file, region_features as extract_region_features
 
     layout = mavp_home.layout
-    # precomputed features are keyed by cid: every product has a row, with or without an image file
-    images = (pd.read_parquet(layout.table("mepave_sentences"), columns=["cid"]).drop_duplicates()
-              if config.kind == "precomputed" else pd.read_parquet(layout.table("mepave_image_records")))
+    shard, count, key = step_shard(context)
+    images = _region_inputs(layout, config.kind)
+    images = images[shard_mask(images["cid"], shard, count)]
     overrides = backbone_overrides(layout) if config.kind == "grid" and config.weights is None else {}
     region_config = to_settings(config, RegionConfig, **overrides)
-    regions, rejects = extract_region_features(images, region_config, layout.cache("regions"))
-    path = regions.save(layout.region_features)
-    rejects_path = write_parquet(rejects, layout.rejects("region_features"))
+    path = part_file(layout.region_features, key)
+    regions, rejects = extract_region_features(images, region_config, layout.cache("regions"), features_file(path))
+    regions.save(path)
+    rejects_path = write_parquet(rejects, part_file(layout.rejects("region_features"), key))
     context.log.info(f"region features: {regions.stats}")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(regions.cids),
+        "shard": f"{shard + 1} of {count}",
         "regions_per_image": int(regions.features.shape[1]),
         "feature_dim": regions.dim,
         "extractor": dg.MetadataValue.json({k: layout.relative(v) if k == "weights" and v else v
@@ -124,6 +137,17 @@ def region_features(context: dg.AssetExecutionContext, config: RegionFeaturesCon
     })
 
 
+def read_region_features(layout: HomeLayout):
+    """Every partition's region features as one table, in the order one step would have made them."""
+    from pipeline.saliency.regions import RegionTable, features_file
+
+    parts = [RegionTable.load(p) for p in part_files(layout.region_features)]
+    if len(parts) == 1:
+        return parts[0]
+    order = _region_inputs(layout, parts[0].config.get("kind", "grid"))["cid"].tolist()
+    return RegionTable.merge(parts, order, features_file(layout.saliency("region_features.merged.npz")))
+
+
 def _predictor_asset(mode: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(name=f"{mode}_value_predictor", group_name=GROUP, deps=[SENTENCES, region_features],
               description=description, op_tags=CPU_HEAVY, kinds={"pytorch", "transformers"}, owners=OWNERS, tags=TAGS,
@@ -132,13 +156,12 @@ def _predictor_asset(mode: str, description: str) -> dg.AssetsDefinition:
                                         *MODEL_CODE))
     def _asset(context: dg.AssetExecutionContext, config: MaskedValuePredictorConfig,
                mavp_home: MavpHome) -> dg.MaterializeResult:
-        from pipeline.saliency.regions import RegionTable
         from pipeline.saliency.stage import predictions, saliency_instances
 
         schema = default_schema()
         layout = mavp_home.layout
         records = pd.read_parquet(layout.table("mepave_sentences"))
-        regions = RegionTable.load(layout.region_features)
+        regions = read_region_features(layout)
         instances, full = saliency_instances(records, regions, schema)
         write_parquet(full.rejects, layout.rejects("saliency_instances"))
         settings = to_settings(config, PredictorConfig)

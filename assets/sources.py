@@ -7,12 +7,14 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import OWNERS, code_version, home_path, table, table_file_metadata
+from assets.partitions import SHARDS, part_file, step_shard
 from assets.resources import MavpHome
 from pipeline.io import write_parquet
 from pipeline.records import ReadResult
 from pipeline.reporting import counts_markdown
-from pipeline.sources.mepave import read_product_images
 from pipeline.profiles import active_profile
+from pipeline.shards import shard_mask
+from pipeline.sources.mepave import read_product_images
 from pipeline.sources.registry import FOLDER_KINDS, SOURCES, SourceSpec
 from pipeline.synth import GENERATOR_VERSION, generate_sample
 
@@ -124,15 +126,17 @@ class ImageFetchConfig(dg.Config):
 
 
 @dg.asset(group_name=GROUP, deps=[sample_sources], kinds={"python", "parquet"}, owners=OWNERS, tags=TAGS,
-          code_version=code_version("pipeline/fetch.py"),
+          partitions_def=SHARDS, code_version=code_version("pipeline/fetch.py", "pipeline/shards.py"),
           description="iMaterialist images fetched from their URLs: resumable (valid files are skipped), "
-                      "bounded parallel, retried with backoff; every failure recorded with its reason.")
+                      "bounded parallel, retried with backoff; every failure recorded with its reason. "
+                      "With shards, each partition fetches the images whose id hashes into it.")
 def ifashion_images(context: dg.AssetExecutionContext, config: ImageFetchConfig,
                     mavp_home: MavpHome) -> dg.MaterializeResult:
     from pipeline.fetch import FetchConfig, fetch_images, ifashion_fetch_items
 
     layout = mavp_home.layout
     root = mavp_home.source_dir("ifashion")
+    shard, count, key = step_shard(context)
     # The sample's URLs are deliberately unreachable (.invalid): files it left out stay out,
     # after one attempt, rather than waiting through backoff.
     retries = 0 if mavp_home.profile == "sample" else config.retries
@@ -140,14 +144,16 @@ def ifashion_images(context: dg.AssetExecutionContext, config: ImageFetchConfig,
     reports, rejects = [], []
     for split in config.splits:
         items, bad = ifashion_fetch_items(root / f"{split}.json", root / "images")
+        items = [item for item, mine in zip(items, shard_mask([i for i, _, _ in items], shard, count)) if mine]
         report = fetch_images(items, fetch_config, root=root, progress=lambda done, total: (
             context.log.info(f"{split}: {done}/{total} images") if done == total or done % 5000 == 0 else None))
         reports.append(report.results.assign(split=split))
-        rejects += [bad, report.rejects]
+        # every shard parses the whole file; its bad entries are counted once, by shard 0
+        rejects += [bad, report.rejects] if shard == 0 else [report.rejects]
     results = pd.concat(reports, ignore_index=True) if reports else pd.DataFrame()
     rejected = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame()
-    results_path = write_parquet(results, layout.ifashion_fetch_report)
-    write_parquet(rejected, layout.rejects("ifashion_images"))
+    results_path = write_parquet(results, part_file(layout.ifashion_fetch_report, key))
+    write_parquet(rejected, part_file(layout.rejects("ifashion_images"), key))
     status = results["status"].value_counts().to_dict() if len(results) else {}
     reasons = rejected["reason"].value_counts().to_dict() if len(rejected) else {}
     return dg.MaterializeResult(metadata={

@@ -71,6 +71,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"profile: {profile.name} ({profile.path})")
+    print(f"shards: {profile.shards or 'none (one step each)'}")
     for kind, folder in profile.sources.items():
         print(f"sources.{kind}: {folder}")
     for section in settings_sections():

@@ -109,6 +109,11 @@ class HomeLayout:
 
     # -- labels --
     @property
+    def image_predictions(self) -> Path:
+        """Every MEPAVE image scored by the chosen classifiers (one part per shard when partitioned)."""
+        return self.root / "labels" / "image_predictions.npz"
+
+    @property
     def image_labels(self) -> Path:
         return self.root / "labels" / "image_labels.parquet"
 

@@ -69,7 +69,10 @@ def content_key(*parts: object) -> str:
         if isinstance(part, pd.DataFrame):
             digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
         elif isinstance(part, np.ndarray):
-            digest.update(np.ascontiguousarray(part).tobytes())
+            # a row block at a time: a memory-mapped array of many GB is never copied whole
+            step = max(1, (64 << 20) // max(1, part[:1].nbytes)) if part.ndim else 1
+            for start in range(0, max(1, len(part)) if part.ndim else 1, step):
+                digest.update(np.ascontiguousarray(part[start:start + step] if part.ndim else part).tobytes())
         else:
             digest.update(json.dumps(part, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]

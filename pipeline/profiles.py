@@ -7,9 +7,12 @@ active one: a profile name, or the path of your own copy (``make run PROFILE=pap
 The Dagster run-config classes take their defaults from the active profile, so the Launchpad
 shows them and a run config still overrides any one of them.
 
-A profile file has four keys:
+A profile file has these keys:
 
 - ``name``: ``sample`` (sources generated under the home) or ``paper`` (real folders);
+- ``shards`` (optional, default 0): the data-parallel steps (iMaterialist fetch, MEPAVE image
+  decoding and labelling) become Dagster partitions, this many hash shards of the ids, so that
+  a backfill spreads them over runs and any executor (:mod:`pipeline.shards`); 0: one step each;
 - ``sources``: one folder per source kind of the registry, plus ``mepave_images`` (``paper``);
 - ``weights``: the local files the settings use (YAML anchors let ``settings`` refer to them);
 - ``settings``: per asset, the fields of its settings class that differ from the defaults.
@@ -61,6 +64,7 @@ class Profile:
     sources: dict[str, str] = field(default_factory=dict)
     weights: dict[str, str] = field(default_factory=dict)
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shards: int = 0
 
     @property
     def generated(self) -> bool:
@@ -96,14 +100,18 @@ def load_profile(name_or_path: str | os.PathLike = DEFAULT_PROFILE) -> Profile:
         raise ProfileError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: expected a mapping with name, sources, weights and settings")
-    unknown = sorted(set(data) - {"name", "sources", "weights", "settings"})
+    unknown = sorted(set(data) - {"name", "shards", "sources", "weights", "settings"})
     if unknown:
-        raise ProfileError(f"{path}: unknown top-level key(s) {unknown}; expected name, sources, weights, settings")
+        raise ProfileError(f"{path}: unknown top-level key(s) {unknown}; expected name, shards, sources, weights, "
+                           "settings")
     name = data.get("name")
     if name not in KINDS:
         raise ProfileError(f"{path}: name must be one of {KINDS}, got {name!r}")
+    shards = data.get("shards", 0)
+    if not isinstance(shards, int) or isinstance(shards, bool) or not 0 <= shards <= 10_000:
+        raise ProfileError(f"{path}: shards must be a whole number from 0 (no partitions) to 10000, got {shards!r}")
     profile = Profile(name, path, _mapping(data, "sources", path), _mapping(data, "weights", path),
-                      _mapping(data, "settings", path))
+                      _mapping(data, "settings", path), shards)
     _check_sources(profile)
     sections = settings_sections()
     for section, values in profile.settings.items():

@@ -92,8 +92,9 @@ def image_features(ids: Sequence[str], paths: Sequence[str], extractor: PooledGr
     backbone are not run again."""
     frame = pd.DataFrame({"cid": list(ids), "image_path": list(paths)})
     if grid_cache_dir is not None and extractor.augmentation is None and not extractor.mirror:
-        table, rejects = extract_cached(frame, extractor.grid, grid_cache_dir, workers)
-        features = pooled_features(table.features, extractor.pool) if len(table.cids) else None
+        table, rejects = extract_cached(frame, extractor.grid, grid_cache_dir, workers,
+                                        reduce=lambda cells: pooled_features(cells, extractor.pool))
+        features = table.features[:, 0, :] if len(table.cids) else None
     else:
         table, rejects = extract_cached(frame, extractor, cache_dir, workers)
         features = table.features[:, 0, :] if len(table.cids) else None

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.distant.selection import value_probabilities
-from pipeline.io import content_key, file_sha256
+from pipeline.io import atomic_path, content_key, file_sha256
 from pipeline.mavp.adapt import AdaptConfig, adapt_slot, anchor_values
 from pipeline.mavp.reliability import combine, neighbour_agreement
 from pipeline.pixels import decode_images
@@ -161,6 +161,64 @@ def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: 
     return out
 
 
+def ready_classifiers(slot_classifiers: pd.DataFrame) -> dict[str, dict]:
+    """Slot -> its row of the choice table, for the slots whose classifier is ready."""
+    return {r["slot"]: r for r in slot_classifiers.to_dict("records") if r["status"] == "ready"}
+
+
+def predict_images(images: pd.DataFrame, slot_classifiers: pd.DataFrame, cache_dir: Path | str | None,
+                   mirror: bool = True, batch_size: int = 256, workers: int = 2) -> dict[str, SlotPrediction]:
+    """The data-parallel half of labelling: every image (``images``: cid, image_path) decoded,
+    read by each chosen classifier and scored, plain and (``mirror``) mirrored. Rows are in cid
+    order, so the predictions of disjoint sets of images concatenate (:func:`merge_predictions`)
+    to those of their union."""
+    with_image = images[["cid"]].drop_duplicates().sort_values("cid").reset_index(drop=True)
+    path_of = dict(zip(images["cid"], images["image_path"]))
+    return predict_slots(with_image, path_of, ready_classifiers(slot_classifiers), cache_dir, batch_size, workers,
+                         mirror)
+
+
+def save_predictions(predictions: Mapping[str, SlotPrediction], path: Path | str) -> Path:
+    """One ``.npz`` of every slot's prediction (an embedding shared by slots is stored once)."""
+    arrays, index, embeddings = {}, {}, {}
+    for slot, pred in predictions.items():
+        shared = next((k for k, e in embeddings.items() if e is pred.embedding), None)
+        if shared is None:
+            shared = f"embedding_{len(embeddings)}"
+            embeddings[shared] = pred.embedding
+            arrays[shared] = pred.embedding
+        arrays[f"{slot}.probabilities"] = pred.probabilities
+        index[slot] = {"values": pred.values, "cids": pred.cids, "embedding": shared}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, index=json.dumps(index), **arrays)
+    return Path(path)
+
+
+def load_predictions(path: Path | str) -> dict[str, SlotPrediction]:
+    with np.load(path, allow_pickle=False) as z:
+        index = json.loads(str(z["index"]))
+        return {slot: SlotPrediction(i["values"], i["cids"], z[f"{slot}.probabilities"], z[i["embedding"]])
+                for slot, i in index.items()}
+
+
+def merge_predictions(parts: Sequence[Mapping[str, SlotPrediction]]) -> dict[str, SlotPrediction]:
+    """The predictions of disjoint image sets as one, rows in cid order (what one
+    :func:`predict_images` over their union gives)."""
+    out: dict[str, SlotPrediction] = {}
+    for slot in sorted({s for part in parts for s in part}):
+        mine = [part[slot] for part in parts if slot in part]
+        values = mine[0].values
+        if any(p.values != values for p in mine):
+            raise ValueError(f"{slot}: the parts were scored with different value lists (different checkpoints?)")
+        cids = [c for p in mine for c in p.cids]
+        order = np.argsort(np.asarray(cids, dtype=object), kind="stable")
+        out[slot] = SlotPrediction(values, [cids[i] for i in order],
+                                   np.concatenate([p.probabilities for p in mine], axis=1)[:, order],
+                                   np.concatenate([p.embedding for p in mine], axis=1)[:, order])
+    return out
+
+
 def label_slot(slot: str, pred: SlotPrediction, category_of: Mapping[str, str], text: pd.DataFrame,
                schema: Schema, config: LabelConfig) -> tuple[pd.DataFrame, dict]:
     """The labels of one slot's products: adapted, with reliability and the text's value."""
@@ -184,25 +242,23 @@ def label_slot(slot: str, pred: SlotPrediction, category_of: Mapping[str, str], 
     return frame, adapted.stats
 
 
-def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers: pd.DataFrame,
-                 image_slots: Sequence[str], schema: Schema, cache_dir: Path | str | None,
-                 text: pd.DataFrame | None = None, config: LabelConfig = LabelConfig(),
-                 batch_size: int = 256, workers: int = 2) -> ImageLabels:
-    """``products``: cid, category (one row each); ``images``: cid, image_path of the usable
-    images; ``slot_classifiers``: the table from :mod:`pipeline.distant.selection`; ``text``:
-    the sentences' values (cid, slot, value), the anchors of the adaptation and of the
-    reliability; ``cache_dir``: the cache root (``features/`` and ``pixels/`` under it)."""
+def labels_from_predictions(products: pd.DataFrame, predictions: Mapping[str, SlotPrediction],
+                             image_slots: Sequence[str], schema: Schema, text: pd.DataFrame | None = None,
+                             config: LabelConfig = LabelConfig()) -> ImageLabels:
+    """The whole-set half of labelling: each slot adapted on its anchors (cross-fitted over
+    products), its labels, reliability and the text's value; ``none`` where no classifier is
+    ready or the product has no usable image. ``products``: cid, category (one row each)."""
     text = text if text is not None else pd.DataFrame(columns=["cid", "slot", "value"])
-    path_of = dict(zip(images["cid"], images["image_path"]))
-    chosen = {r["slot"]: r for r in slot_classifiers.to_dict("records") if r["status"] == "ready"}
     products = products.sort_values("cid").reset_index(drop=True)
-    with_image = products[products["cid"].isin(path_of)]
-    stats = {"products": int(len(products)), "without_image": int(len(products) - len(with_image)),
+    with_image = {c for pred in predictions.values() for c in pred.cids}
+    stats = {"products": int(len(products)), "without_image": int((~products["cid"].isin(with_image)).sum()),
              "labelled": {}, "no_classifier": {}, "adaptation": {}}
     category_of = dict(zip(products["cid"], products["category"]))
-    predictions = predict_slots(with_image, path_of, chosen, cache_dir, batch_size, workers, config.mirror)
     parts = []
     for slot, pred in sorted(predictions.items()):
+        if not config.mirror:
+            pred = SlotPrediction(pred.values, pred.cids, pred.probabilities[:1], pred.embedding[:1])
+        pred = _known_products(pred, category_of)
         frame, stats["adaptation"][slot] = label_slot(slot, pred, category_of, text, schema, config)
         parts.append(frame)
         stats["labelled"][slot] = int(len(frame))
@@ -220,6 +276,28 @@ def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers:
                        ignore_index=True)
     labels = labels.reindex(columns=LABEL_COLUMNS).sort_values(["cid", "slot"]).reset_index(drop=True)
     return ImageLabels(labels, stats)
+
+
+def _known_products(pred: SlotPrediction, category_of: Mapping[str, str]) -> SlotPrediction:
+    """Only the rows of products in the product table (images of products it lacks are not labelled)."""
+    keep = [i for i, c in enumerate(pred.cids) if c in category_of]
+    if len(keep) == len(pred.cids):
+        return pred
+    return SlotPrediction(pred.values, [pred.cids[i] for i in keep], pred.probabilities[:, keep],
+                          pred.embedding[:, keep])
+
+
+def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers: pd.DataFrame,
+                 image_slots: Sequence[str], schema: Schema, cache_dir: Path | str | None,
+                 text: pd.DataFrame | None = None, config: LabelConfig = LabelConfig(),
+                 batch_size: int = 256, workers: int = 2) -> ImageLabels:
+    """Both halves at once: ``images`` (cid, image_path) of the usable images of ``products``;
+    ``slot_classifiers``: the table from :mod:`pipeline.distant.selection`; ``text``: the
+    sentences' values (cid, slot, value), the anchors of the adaptation and of the reliability;
+    ``cache_dir``: the cache root (``features/`` and ``pixels/`` under it)."""
+    images = images[images["cid"].isin(products["cid"])]
+    predictions = predict_images(images, slot_classifiers, cache_dir, config.mirror, batch_size, workers)
+    return labels_from_predictions(products, predictions, image_slots, schema, text, config)
 
 
 def labeling_key(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers: pd.DataFrame,

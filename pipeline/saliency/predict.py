@@ -54,9 +54,8 @@ class EncodedInstances:
         out = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(attention.astype(np.int64)),
                "mask_index": torch.from_numpy(self.mask_pos[idx]), "y": torch.from_numpy(self.targets[idx])}
         if regions is not None:
-            rows = self.region_rows[idx]
-            out["regions"] = torch.from_numpy(regions.features[rows])
-            out["region_mask"] = torch.from_numpy(regions.mask[rows])
+            feats, mask = regions.gather(self.region_rows[idx])
+            out["regions"], out["region_mask"] = torch.from_numpy(feats), torch.from_numpy(mask)
         return out
 
 

@@ -10,12 +10,13 @@ any change of image, weights or settings misses the cache.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,13 +36,20 @@ SOURCE = "region_features"
 
 @dataclass
 class RegionTable:
-    """Region features per cid, padded to a common l: features (N, l, d), mask (N, l)."""
+    """Region features per cid, padded to a common l: features (N, l, d), mask (N, l).
+
+    ``features`` may be a read-only memory map (:meth:`load`): at the paper's scale it is many
+    GB, and the predictors read it a batch of rows at a time (:meth:`gather`). ``shift`` and
+    ``scale`` (from :meth:`standardized`) are applied to the rows gathered, never to a copy of
+    the whole array."""
 
     cids: list[str]
     features: np.ndarray
     mask: np.ndarray
     config: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
+    shift: np.ndarray | None = None
+    scale: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -52,29 +60,91 @@ class RegionTable:
         where = {c: i for i, c in enumerate(self.cids)}
         return np.asarray([where[c] for c in cids], dtype=np.int64)
 
-    def standardized(self) -> "RegionTable":
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(features, mask) of ``rows``, standardized when the table is; padding stays zero."""
+        feats, mask = np.asarray(self.features[rows], dtype=np.float32), self.mask[rows]
+        if self.shift is not None:
+            feats = np.where(mask[..., None], (feats - self.shift) / self.scale, 0.0).astype(np.float32)
+        return feats, mask
+
+    def standardized(self, chunk: int = 2048) -> "RegionTable":
         """Every feature dimension at zero mean and unit variance over the table's real regions
         (no labels involved). Grid, detector and precomputed features come at very different
-        scales; the fusion's projections start from the same footing this way."""
-        real = self.features[self.mask]
-        if len(real) == 0:
+        scales; the fusion's projections start from the same footing this way. The moments are
+        summed a chunk of rows at a time (float64), so the table is never copied whole."""
+        count, total, squares = 0, np.zeros(self.dim), np.zeros(self.dim)
+        for start in range(0, len(self.cids), chunk):
+            real = np.asarray(self.features[start:start + chunk], dtype=np.float64)[self.mask[start:start + chunk]]
+            count, total, squares = count + len(real), total + real.sum(axis=0), squares + (real ** 2).sum(axis=0)
+        if count == 0:
             return self
-        mean, std = real.mean(axis=0), real.std(axis=0) + 1e-5
-        feats = np.where(self.mask[..., None], (self.features - mean) / std, 0.0).astype(np.float32)
-        return RegionTable(self.cids, feats, self.mask, self.config, self.stats)
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0)) + 1e-5
+        return dataclasses.replace(self, shift=mean.astype(np.float32), scale=std.astype(np.float32))
+
+    @classmethod
+    def merge(cls, parts: Sequence["RegionTable"], order: Sequence[str], out: Path | str | None = None) -> "RegionTable":
+        """The tables of disjoint sets of images (the shards of one extraction) as one, rows in
+        ``order`` (the image list one extraction over all of them was given); counts summed.
+        With ``out`` the features go to that ``.npy`` file, memory-mapped, a row at a time."""
+        where = {c: (p, i) for p, part in enumerate(parts) for i, c in enumerate(part.cids)}
+        kept = [c for c in order if c in where]
+        length = max([int(part.mask[i].sum()) for part in parts for i in range(len(part.cids))], default=1)
+        dim = max([part.dim for part in parts], default=1)
+        feats = _output_array(out, (len(kept), length, dim))
+        mask = np.zeros((len(kept), length), bool)
+        for row, cid in enumerate(kept):
+            p, i = where[cid]
+            n = int(parts[p].mask[i].sum())
+            feats[row, :n], mask[row, :n] = parts[p].features[i][parts[p].mask[i]], True
+        stats = {k: sum(p.stats.get(k) or 0 for p in parts) for k in ("images", "cache_hits", "extracted")}
+        return cls(kept, _finished(feats), mask, parts[0].config if parts else {},
+                   {**(parts[0].stats if parts else {}), **stats, "shards": len(parts)})
 
     def save(self, path: Path | str) -> Path:
+        """``path`` (an ``.npz`` of cids, mask, config and stats) and the features beside it as
+        an ``.npy`` (:func:`features_file`) that :meth:`load` memory-maps."""
+        path = Path(path)
+        target = features_file(path)
+        if not (isinstance(self.features, np.memmap) and Path(self.features.filename).resolve() == target.resolve()):
+            _save_array(target, self.features)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, cids=np.asarray(self.cids, dtype=object).astype(str), features=self.features,
-                         mask=self.mask, config=json.dumps(self.config), stats=json.dumps(self.stats))
-        return Path(path)
+                np.savez(fh, cids=np.asarray(self.cids, dtype=object).astype(str), mask=self.mask,
+                         config=json.dumps(self.config), stats=json.dumps(self.stats))
+        return path
 
     @classmethod
     def load(cls, path: Path | str) -> "RegionTable":
         with np.load(path, allow_pickle=False) as z:
-            return cls([str(c) for c in z["cids"]], z["features"], z["mask"],
+            return cls([str(c) for c in z["cids"]], np.load(features_file(path), mmap_mode="r"), z["mask"],
                        json.loads(str(z["config"])), json.loads(str(z["stats"])))
+
+
+def features_file(path: Path | str) -> Path:
+    """The ``.npy`` of a saved table's features, beside its ``.npz``."""
+    return Path(path).with_suffix(".features.npy")
+
+
+def _output_array(out: Path | str | None, shape: tuple[int, ...]) -> np.ndarray:
+    """A zeroed float32 array: in memory, or a new ``.npy`` at ``out`` memory-mapped for writing
+    (written under a temporary name; :func:`_finished` puts it in place)."""
+    if out is None:
+        return np.zeros(shape, np.float32)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    return np.lib.format.open_memmap(f"{out}.partial", mode="w+", dtype=np.float32, shape=shape)
+
+
+def _finished(array: np.ndarray) -> np.ndarray:
+    """A memory-mapped output flushed, renamed into place and reopened read-only."""
+    if not isinstance(array, np.memmap):
+        return array
+    array.flush()
+    partial = Path(array.filename)
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    del array
+    partial.replace(final)
+    return np.load(final, mmap_mode="r")
 
 
 def build_extractor(config: RegionConfig) -> RegionExtractor:
@@ -112,10 +182,15 @@ def _save_array(path: Path, array: np.ndarray) -> None:
 
 
 def extract_cached(images: pd.DataFrame, extractor: RegionExtractor, cache_dir: Path | str,
-                   workers: int = 4) -> tuple[RegionTable, pd.DataFrame]:
+                   workers: int = 4, out: Path | str | None = None,
+                   reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[RegionTable, pd.DataFrame]:
     """Region features of every ``images`` row (``cid``, ``image_path``), through the cache.
 
     Returns the table and rejects (an image that fails to load now is rejected, not fatal).
+    Images are extracted into the cache first, then the table is filled from it a chunk at a
+    time, so no more than a chunk of arrays is ever held besides the table: with ``out`` the
+    table's features are an ``.npy`` there, memory-mapped; with ``reduce`` (a map from a chunk's
+    (n, l, d) stack to (n, dim) rows, e.g. pooling) each image becomes one row of ``dim``.
     """
     rejects = RejectCollector(SOURCE)
     key = content_key(extractor.config())
@@ -123,16 +198,10 @@ def extract_cached(images: pd.DataFrame, extractor: RegionExtractor, cache_dir: 
     paths = images["image_path"].tolist()
     with ThreadPoolExecutor(workers) as pool:
         hashes = list(pool.map(file_sha256, paths))
-    arrays: dict[int, np.ndarray] = {}
-    todo: list[int] = []
-    for i, h in enumerate(hashes):
-        cached = folder / f"{h}.npy"
-        if cached.is_file():
-            arrays[i] = np.load(cached)
-        else:
-            todo.append(i)
+    cached = [folder / f"{h}.npy" for h in hashes]
+    todo = [i for i, c in enumerate(cached) if not c.is_file()]
     t0 = time.perf_counter()
-    extracted = 0
+    failed: set[int] = set()
     with Progress(f"extracting region features ({extractor.config()['kind']})", len(todo), "image") as progress:
         for start in range(0, len(todo), 32):
             chunk, pixels = [], []
@@ -141,21 +210,43 @@ def extract_cached(images: pd.DataFrame, extractor: RegionExtractor, cache_dir: 
                     pixels.append(load_rgb(paths[i]))
                     chunk.append(i)
                 except ImageRejected as exc:
+                    failed.add(i)
                     rejects.add(paths[i], images["cid"].iloc[i], exc.check.reason, exc.check.detail)
             for i, arr in zip(chunk, extractor.extract(pixels) if pixels else []):
-                _save_array(folder / f"{hashes[i]}.npy", arr)
-                arrays[i] = arr
-                extracted += 1
+                _save_array(cached[i], arr)
             progress.update(len(todo[start:start + 32]))
     seconds = time.perf_counter() - t0
-    keep = sorted(arrays)
-    feats, mask = pad_regions([arrays[i] for i in keep])
+    keep = [i for i in range(len(paths)) if i not in failed]
+    feats, mask = _assemble([cached[i] for i in keep], out, reduce)
+    extracted = len(todo) - len(failed)
     stats = {"images": len(paths), "cache_hits": len(paths) - len(todo), "extracted": extracted,
              "extract_seconds": round(seconds, 3),
              "seconds_per_image": round(seconds / extracted, 5) if extracted else None,
              "regions": int(feats.shape[1]), "dim": int(feats.shape[2]), "cache_key": key}
     table = RegionTable([images["cid"].iloc[i] for i in keep], feats, mask, extractor.config(), stats)
     return table, rejects.frame()
+
+
+def _assemble(files: Sequence[Path], out: Path | str | None, reduce: Callable[[np.ndarray], np.ndarray] | None,
+              chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(features (N, l, d), mask (N, l)) of cached arrays, read a chunk of files at a time."""
+    if not files:
+        return np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), bool)
+    shapes = [np.load(f, mmap_mode="r").shape for f in files]          # reads the headers only
+    length = max(shape[0] for shape in shapes)
+    feats = mask = None
+    for start in range(0, len(files), chunk):
+        part, part_mask = pad_regions([np.load(f) for f in files[start:start + chunk]])
+        if part.shape[1] < length:
+            part = np.pad(part, ((0, 0), (0, length - part.shape[1]), (0, 0)))
+            part_mask = np.pad(part_mask, ((0, 0), (0, length - part_mask.shape[1])))
+        if reduce is not None:
+            part, part_mask = reduce(part)[:, None, :], np.ones((len(part), 1), bool)
+        if feats is None:
+            feats = _output_array(out, (len(files), *part.shape[1:]))
+            mask = np.zeros((len(files), part.shape[1]), bool)
+        feats[start:start + len(part)], mask[start:start + len(part)] = part, part_mask
+    return _finished(feats), mask
 
 
 def read_precomputed(config: RegionConfig, cids: Sequence[str]) -> tuple[RegionTable, pd.DataFrame]:
@@ -180,10 +271,12 @@ def read_precomputed(config: RegionConfig, cids: Sequence[str]) -> tuple[RegionT
     return RegionTable(list(keep), feats, mask, config_dict, stats), frame
 
 
-def region_features(images: pd.DataFrame, config: RegionConfig, cache_dir: Path | str) -> tuple[RegionTable, pd.DataFrame]:
-    """The configured extractor's features for every image row."""
+def region_features(images: pd.DataFrame, config: RegionConfig, cache_dir: Path | str,
+                    out: Path | str | None = None) -> tuple[RegionTable, pd.DataFrame]:
+    """The configured extractor's features for every image row (with ``out``: memory-mapped
+    there, the :func:`features_file` of the table's path)."""
     if config.kind == "precomputed":
         return read_precomputed(config, images["cid"].tolist())
-    table, rejects = extract_cached(images, build_extractor(config), cache_dir)
+    table, rejects = extract_cached(images, build_extractor(config), cache_dir, out=out)
     table.config = {**table.config, **{k: v for k, v in asdict(config).items() if v is not None}}
     return table, rejects
