@@ -44,8 +44,15 @@ def _classifier_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         training = to_settings(config, settings)
         probe = training.kind == "grid_probe"
         backbone = RegionConfig(**backbone_overrides(layout)) if probe else None
-        record = train_source(source, records, training, layout.models("distant"),
-                              layout.cache("features" if probe else "pixels"), backbone)
+        cache = layout.cache("features" if probe else "pixels")
+        if training.processes > 1:
+            from pipeline.distant.torchrun import train_source_torchrun
+
+            context.log.info(f"{source}: training under torchrun with {training.processes} processes")
+            record = train_source_torchrun(source, layout.table(spec.table), training, layout.models("distant"),
+                                           cache, backbone)
+        else:
+            record = train_source(source, records, training, layout.models("distant"), cache, backbone)
         context.log.info(f"{source}: {'reused' if record['reused'] else 'trained'} {len(record['models'])} model(s)")
         write_json({k: v for k, v in record.items() if k != "reused"}, layout.distant_record(source))
         with atomic_path(layout.distant_table(source)) as tmp:

@@ -22,7 +22,8 @@ from pipeline.distant.selection import read_slot_classifiers
 from pipeline.home import HomeLayout
 from pipeline.io import content_key, file_sha256, write_json, write_parquet
 from pipeline.mavp.build import AssemblyConfig, BuildInputs, build_dataset, json_safe
-from pipeline.mavp.labeling import LabelConfig, labeling_key, load_predictions, merge_predictions
+from pipeline.mavp.labeling import (LabelConfig, labeling_key, load_predictions, merge_predictions,
+                                    predictions_index)
 from pipeline.mavp.text_values import text_values
 from pipeline.mavp.publish import publish, split_files
 from pipeline.mavp.quality import labels_against_majority
@@ -93,11 +94,11 @@ def mepave_image_predictions(context: dg.AssetExecutionContext, mavp_home: MavpH
 
         save_predictions(predict_images(images, chosen, layout.root / "cache"), path)
         write_json({"key": wanted, "images": len(images)}, info_path)
-    scored = load_predictions(path)
+    scored = predictions_index(path)
     return dg.MaterializeResult(metadata={
         "shard": f"{shard + 1} of {count}", "images": len(images), "reused": reused,
-        "scored_by_slot": table(pd.DataFrame([{"slot": s, "images": len(p.cids), "values": len(p.values)}
-                                              for s, p in sorted(scored.items())])),
+        "scored_by_slot": table(pd.DataFrame([{"slot": s, "images": len(i["cids"]), "values": len(i["values"])}
+                                              for s, i in sorted(scored.items())])),
         "path": home_path(layout, path),
     })
 

@@ -14,6 +14,7 @@ JSON (``--out``). The last lines project scale 66 (the paper's size) from the me
 of each step.
 
     python -m benchmarks.scale [--scales 1 4 16] [--epochs 5] [--out scale.json]
+    python -m benchmarks.scale --report x1.json x4-16.json      # one table from separate runs
 
 Run it on a quiet machine: anything else running changes the figures.
 """
@@ -85,8 +86,11 @@ class TreeMemory:
         self._thread.join()
 
     def peak(self, start: float | None = None, end: float | None = None) -> int:
+        """The highest sample between ``start`` and ``end``; for a window shorter than the
+        interval, the last sample before its end."""
         inside = [rss for t, rss in self.samples if (start is None or t >= start) and (end is None or t <= end)]
-        return max(inside, default=0)
+        before = [rss for t, rss in self.samples if end is None or t <= end]
+        return max(inside, default=before[-1] if before else 0)
 
 
 def build(home: Path, scale: float, epochs: int | None, interval: float) -> dict:
@@ -138,8 +142,9 @@ def report(results: list[dict]) -> None:
     print(f"{'whole build (wall)':42s}" + "".join(f"{w:8.1f}s" for w in walls)
           + "".join(f"{w / walls[0]:7.1f}" for w in walls[1:]))
     print("peak RSS of the whole build: " + ", ".join(f"x{r['scale']:g} {r['peak_rss_gib']:.2f} GiB" for r in results))
-    print(f"projected x{PAPER_SCALE} on this machine: {projection(results) / 3600:.1f} h "
-          f"(each step extrapolated from its own growth between x{scales[-2]:g} and x{scales[-1]:g})")
+    if len(results) > 1:
+        print(f"projected x{PAPER_SCALE} on this machine: {projection(results) / 3600:.1f} h "
+              f"(each step extrapolated from its own growth between x{scales[-2]:g} and x{scales[-1]:g})")
 
 
 def projection(results: list[dict], target: float = PAPER_SCALE) -> float:
@@ -161,7 +166,15 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between memory samples")
     parser.add_argument("--root", type=Path, default=None, help="folder for the homes (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=Path("scale.json"))
+    parser.add_argument("--report", type=Path, nargs="+", default=None,
+                        help="print the table of earlier --out files (their scales together) and build nothing")
     args = parser.parse_args()
+    if args.report:
+        runs = [json.loads(path.read_text(encoding="utf-8")) for path in args.report]
+        if len({run["epochs"] for run in runs}) > 1:
+            raise SystemExit("the files were built with different --epochs: their ratios would compare unlike runs")
+        report(sorted((r for run in runs for r in run["results"]), key=lambda r: r["scale"]))
+        return
     root = args.root or Path(tempfile.mkdtemp(prefix="mavp-scale-"))
     epochs = None if args.epochs < 0 else args.epochs
     results = []

@@ -19,6 +19,7 @@ import copy
 import math
 import os
 import random
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,10 +151,20 @@ def _summed(values: list[float], world: int) -> list[float]:
     return t.tolist()
 
 
+def is_main_process() -> bool:
+    """Rank 0, or a plain process: the one that writes checkpoints and results."""
+    return distributed()[0] == 0
+
+
 def atomic_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def fit(model: nn.Module,

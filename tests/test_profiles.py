@@ -43,7 +43,7 @@ def test_paper_profile_holds_the_papers_settings():
 
 def test_sample_profile_is_the_settings_defaults():
     sample = load_profile("sample")
-    assert sample.generated and sample.settings == {} and sample.sources == {}
+    assert sample.generated and sample.settings == {} and sample.sources == {} and sample.shards == 0
 
 
 @pytest.mark.parametrize("body, names", [
@@ -52,6 +52,10 @@ def test_sample_profile_is_the_settings_defaults():
     ({"settings": {"region_features": {"kind": "yolo"}}}, "settings.region_features"),
     ({"sources": {"mepav": "/x"}}, "sources.mepav"),
     ({"setings": {}}, "setings"),
+    ({"shards": -1}, "shards"),
+    ({"shards": "16"}, "shards"),
+    ({"shards": True}, "shards"),
+    ({"settings": {"fashionai_classifier": {"processes": 0}}}, "settings.fashionai_classifier"),
 ])
 def test_a_wrong_key_names_the_file_and_the_key(tmp_path, body, names):
     path = write_profile(tmp_path / "mine.yaml", **body)

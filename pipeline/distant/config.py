@@ -48,10 +48,15 @@ class ClassifierConfig:
     seed: int = 0
     split_seed: int = 0                 # the 8:1:1 image split
     decode_workers: int = 2
+    # 1: train in the step's own process; N > 1: under `torchrun --nproc_per_node N`, DistributedDataParallel
+    # over N processes (gloo on CPU; NCCL and one GPU per process where CUDA is) (pipeline.distant.torchrun)
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"classifier kind {self.kind!r}: expected one of {KINDS}")
+        if self.processes < 1:
+            raise ValueError(f"processes must be at least 1, got {self.processes}")
 
 
 @dataclass(frozen=True)

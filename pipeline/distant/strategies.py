@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from models.augment import AugmentConfig
+from models.training import is_main_process
 from pipeline.distant.config import (ClassifierConfig, CrawlTraining, FashionAITraining, IFashionTraining,
                                      UTZap50kTraining)
 from pipeline.distant.data import SourceImages, load_source_features, load_source_images
@@ -162,6 +163,8 @@ def train_source(source: str, table: pd.DataFrame, config: ClassifierConfig, mod
     record = {"source": source, "key": key, "dir": str(folder), "config": asdict(config), "device": device_name(),
               "data": data.summary(), "tasks": stats.to_dict("records"),
               "results": results_table(models).to_dict("records"), "models": [asdict(m) for m in models],
-              "rejects_path": str(write_parquet(data.rejects, folder / "rejects.parquet"))}
-    write_json(record, results_path)
+              "rejects_path": str(folder / "rejects.parquet")}
+    if is_main_process():
+        write_parquet(data.rejects, folder / "rejects.parquet")
+        write_json(record, results_path)
     return {**record, **baselines, "reused": False}

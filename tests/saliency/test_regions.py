@@ -75,3 +75,64 @@ def test_extraction_reports_progress(tmp_path, caplog):
     caplog.clear()
     region_features(images, RegionConfig(kind="grid", image_size=32), tmp_path / "cache")
     assert not [r for r in caplog.records if r.name == LOGGER_NAME]          # all cached: nothing to count
+
+
+def _random_table(rng, cids, lengths, dim=6):
+    feats = np.zeros((len(cids), max(lengths), dim), np.float32)
+    mask = np.zeros((len(cids), max(lengths)), bool)
+    for i, n in enumerate(lengths):
+        feats[i, :n], mask[i, :n] = rng.normal(3.0, 2.0, (n, dim)), True
+    return RegionTable(list(cids), feats, mask, {"kind": "grid"}, {"images": len(cids), "cache_hits": 0,
+                                                                   "extracted": len(cids)})
+
+
+def test_saved_features_are_memory_mapped_and_standardized_by_rows_gathered(tmp_path):
+    rng = np.random.default_rng(0)
+    table = _random_table(rng, [f"c{i}" for i in range(50)], rng.integers(1, 5, 50))
+    loaded = RegionTable.load(table.save(tmp_path / "regions.npz"))
+    assert isinstance(loaded.features, np.memmap)
+    np.testing.assert_array_equal(loaded.features, table.features)
+    standard = loaded.standardized(chunk=7)                      # moments summed over chunks of rows
+    real = table.features[table.mask]
+    expected = np.where(table.mask[..., None], (table.features - real.mean(0)) / (real.std(0) + 1e-5), 0.0)
+    rows = np.array([3, 0, 49, 3])
+    feats, mask = standard.gather(rows)
+    np.testing.assert_allclose(feats, expected[rows], atol=1e-5)
+    np.testing.assert_array_equal(mask, table.mask[rows])
+    assert isinstance(standard.features, np.memmap)              # never copied whole
+
+
+def test_shards_of_one_extraction_merge_to_the_whole_in_its_order(tmp_path):
+    from pipeline.saliency.regions import features_file
+    from pipeline.shards import shard_mask
+
+    rng = np.random.default_rng(1)
+    cids = [f"c{i}" for i in range(40)]
+    whole = _random_table(rng, cids, rng.integers(1, 4, 40))
+    parts = []
+    for shard in range(3):
+        keep = shard_mask(cids, shard, 3)
+        parts.append(RegionTable([c for c, k in zip(cids, keep) if k], whole.features[keep], whole.mask[keep],
+                                 whole.config, {"images": int(keep.sum()), "cache_hits": 0,
+                                                "extracted": int(keep.sum())}))
+    order = list(reversed(cids))                                  # the order one extraction was given
+    merged = RegionTable.merge(parts, order, features_file(tmp_path / "merged.npz"))
+    assert merged.cids == order and merged.stats["images"] == 40 and merged.stats["shards"] == 3
+    rows = whole.rows(order)
+    width = merged.features.shape[1]
+    np.testing.assert_array_equal(merged.features, whole.features[rows][:, :width])
+    np.testing.assert_array_equal(merged.mask, whole.mask[rows][:, :width])
+    assert isinstance(merged.features, np.memmap) and not (tmp_path / "merged.features.npy.partial").exists()
+
+
+def test_pooled_rows_from_the_cache_equal_pooling_the_whole_table(tmp_path):
+    from models.probe import pooled_features
+    from pipeline.saliency.regions import build_extractor, extract_cached
+
+    images = write_images(tmp_path, n=5)
+    extractor = build_extractor(RegionConfig(kind="grid", image_size=32))
+    full, _ = extract_cached(images, extractor, tmp_path / "cache", workers=1)
+    pooled, _ = extract_cached(images, extractor, tmp_path / "cache", workers=1,
+                               reduce=lambda cells: pooled_features(cells, 2))
+    assert pooled.features.shape[1] == 1 and pooled.cids == full.cids
+    np.testing.assert_allclose(pooled.features[:, 0], pooled_features(full.features, 2), atol=1e-6)
