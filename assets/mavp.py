@@ -85,14 +85,14 @@ def mepave_image_predictions(context: dg.AssetExecutionContext, mavp_home: MavpH
     chosen = read_slot_classifiers(layout.slot_classifiers)
     path = part_file(layout.image_predictions, key)
     info_path = path.with_suffix(".json")
-    wanted = content_key("predictions/v1", sorted(zip(images["cid"], map(file_sha256, images["image_path"]))),
+    wanted = content_key("predictions/v2", sorted(zip(images["cid"], map(file_sha256, images["image_path"]))),
                          [file_sha256(c) for c in sorted(set(chosen["checkpoint"].dropna()))], chosen.astype(str))
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
     reused = path.is_file() and info.get("key") == wanted
     if not reused:
         from pipeline.mavp.labeling import predict_images, save_predictions  # torch: imported only where it runs
 
-        save_predictions(predict_images(images, chosen, layout.root / "cache"), path)
+        save_predictions(predict_images(images, chosen, layout.root / "cache", out=path), path)
         write_json({"key": wanted, "images": len(images)}, info_path)
     scored = predictions_index(path)
     return dg.MaterializeResult(metadata={
@@ -126,7 +126,8 @@ def mepave_image_labels(context: dg.AssetExecutionContext, config: LabelingConfi
     if not reused:
         from pipeline.mavp.labeling import labels_from_predictions   # torch: imported only where it runs
 
-        predictions = merge_predictions([load_predictions(p) for p in part_files(layout.image_predictions)])
+        merged = layout.image_predictions.with_name("image_predictions.merged.npz")
+        predictions = merge_predictions([load_predictions(p) for p in part_files(layout.image_predictions)], merged)
         result = labels_from_predictions(products, predictions, image_slots, default_schema(), text, settings)
         write_parquet(result.labels, path)
         info = json_safe({"key": key, "stats": result.stats})

@@ -48,33 +48,39 @@ def run_config(scale: float, epochs: int | None) -> dict:
 
 
 class TreeMemory:
-    """Samples the summed RSS of a process and its descendants, with timestamps."""
+    """Samples the summed RSS of a process and its descendants, with timestamps: all of it, and
+    the anonymous part (RSS less file-backed and shared pages: what memory-mapped files, which
+    the kernel can drop and read again, do not account for)."""
 
     def __init__(self, pid: int, interval: float):
         self.pid, self.interval = pid, interval
         self.samples: list[tuple[float, int]] = []
+        self.anonymous: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _rss(self) -> int:
+    def _rss(self) -> tuple[int, int]:
         import psutil
 
         try:
             root = psutil.Process(self.pid)
             processes = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0
-        total = 0
+            return 0, 0
+        total = anonymous = 0
         for process in processes:
             try:
-                total += process.memory_info().rss
+                info = process.memory_info()
             except psutil.NoSuchProcess:
-                pass
-        return total
+                continue
+            total, anonymous = total + info.rss, anonymous + info.rss - info.shared
+        return total, anonymous
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._rss()))
+            now, (total, anonymous) = time.time(), self._rss()
+            self.samples.append((now, total))
+            self.anonymous.append((now, anonymous))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> "TreeMemory":
@@ -85,22 +91,24 @@ class TreeMemory:
         self._stop.set()
         self._thread.join()
 
-    def peak(self, start: float | None = None, end: float | None = None) -> int:
+    def peak(self, start: float | None = None, end: float | None = None, anonymous: bool = False) -> int:
         """The highest sample between ``start`` and ``end``; for a window shorter than the
         interval, the last sample before its end."""
-        inside = [rss for t, rss in self.samples if (start is None or t >= start) and (end is None or t <= end)]
-        before = [rss for t, rss in self.samples if end is None or t <= end]
+        samples = self.anonymous if anonymous else self.samples
+        inside = [rss for t, rss in samples if (start is None or t >= start) and (end is None or t <= end)]
+        before = [rss for t, rss in samples if end is None or t <= end]
         return max(inside, default=before[-1] if before else 0)
 
 
-def build(home: Path, scale: float, epochs: int | None, interval: float) -> dict:
-    """One ``*mavp`` build from an empty ``home``: wall seconds, per-step seconds and peak RSS."""
+def build(home: Path, scale: float, epochs: int | None, interval: float, select: str = "*mavp") -> dict:
+    """One ``*mavp`` build from an empty ``home`` (or, with ``select``, those steps again on a
+    built one): wall seconds, per-step seconds and peak RSS."""
     from dagster import DagsterInstance
 
     env = {**{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}, "MAVP_HOME": str(home)}
     dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "asset", "materialize", "--select", "*mavp", "-m", "assets.definitions",
-               "--config-json", json.dumps(run_config(scale, epochs))]
+    config = ["--config-json", json.dumps(run_config(scale, epochs))] if select == "*mavp" else []
+    command = [str(dagster), "asset", "materialize", "--select", select, "-m", "assets.definitions", *config]
     t0 = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with TreeMemory(process.pid, interval) as memory:
@@ -116,9 +124,10 @@ def build(home: Path, scale: float, epochs: int | None, interval: float) -> dict
     for stat in instance.get_run_step_stats(run_id):
         if stat.start_time and stat.end_time:
             steps[stat.step_key] = {"seconds": round(stat.end_time - stat.start_time, 1),
-                                    "peak_rss_gib": round(memory.peak(stat.start_time, stat.end_time) / GIB, 2)}
+                                    "peak_rss_gib": round(memory.peak(stat.start_time, stat.end_time) / GIB, 2),
+                                    "peak_anon_gib": round(memory.peak(stat.start_time, stat.end_time, True) / GIB, 2)}
     return {"scale": scale, "wall_seconds": round(wall, 1), "peak_rss_gib": round(memory.peak() / GIB, 2),
-            "steps": steps}
+            "peak_anon_gib": round(memory.peak(anonymous=True) / GIB, 2), "steps": steps}
 
 
 def exponent(small: float, large: float, ratio: float) -> float | None:
@@ -130,18 +139,23 @@ def report(results: list[dict]) -> None:
     steps = sorted(base["steps"], key=lambda s: -results[-1]["steps"].get(s, {}).get("seconds", 0))
     head = "".join(f"{'x' + format(s, 'g'):>9s}" for s in scales)
     ratios = "".join(f"{'r' + format(s, 'g'):>7s}" for s in scales[1:])
-    print(f"{'step (slowest at the largest scale first)':42s}{head}{ratios}{'exp':>6s}  peak RSS GiB per scale")
+    print(f"{'step (slowest at the largest scale first)':42s}{head}{ratios}{'exp':>6s}  peak RSS GiB per scale"
+          " (anonymous)")
     for step in steps:
         seconds = [r["steps"].get(step, {}).get("seconds", float("nan")) for r in results]
-        rss = [r["steps"].get(step, {}).get("peak_rss_gib", float("nan")) for r in results]
+        rss = [r["steps"].get(step, {}) for r in results]
         growth = exponent(seconds[0], seconds[-1], scales[-1] / scales[0])
         print(f"{step:42s}" + "".join(f"{s:8.1f}s" for s in seconds)
               + "".join(f"{s / seconds[0]:7.1f}" if seconds[0] else f"{'-':>7s}" for s in seconds[1:])
-              + f"{growth if growth is not None else '-':>6}  " + " ".join(f"{m:.2f}" for m in rss))
+              + f"{growth if growth is not None else '-':>6}  "
+              + " ".join(f"{m.get('peak_rss_gib', float('nan')):.2f} ({m.get('peak_anon_gib', float('nan')):.2f})"
+                         for m in rss))
     walls = [r["wall_seconds"] for r in results]
     print(f"{'whole build (wall)':42s}" + "".join(f"{w:8.1f}s" for w in walls)
           + "".join(f"{w / walls[0]:7.1f}" for w in walls[1:]))
     print("peak RSS of the whole build: " + ", ".join(f"x{r['scale']:g} {r['peak_rss_gib']:.2f} GiB" for r in results))
+    print("peak anonymous RSS (no mapped files): " + ", ".join(
+        f"x{r['scale']:g} {r['peak_anon_gib']:.2f} GiB" if "peak_anon_gib" in r else f"x{r['scale']:g} -" for r in results))
     if len(results) > 1:
         print(f"projected x{PAPER_SCALE} on this machine: {projection(results) / 3600:.1f} h "
               f"(each step extrapolated from its own growth between x{scales[-2]:g} and x{scales[-1]:g})")
@@ -166,6 +180,8 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between memory samples")
     parser.add_argument("--root", type=Path, default=None, help="folder for the homes (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=Path("scale.json"))
+    parser.add_argument("--select", default="*mavp",
+                        help="another selection: run those steps again on the homes an earlier run built under --root")
     parser.add_argument("--report", type=Path, nargs="+", default=None,
                         help="print the table of earlier --out files (their scales together) and build nothing")
     args = parser.parse_args()
@@ -181,7 +197,9 @@ def main() -> None:
     for scale in args.scales:
         home = root / f"x{scale:g}"
         print(f"building x{scale:g} in {home} ...", flush=True)
-        results.append(build(home, scale, epochs, args.interval))
+        if args.select != "*mavp" and not home.is_dir():
+            raise SystemExit(f"--select {args.select!r} reruns steps on a built home; {home} is not there")
+        results.append(build(home, scale, epochs, args.interval, args.select))
         print(f"  {results[-1]['wall_seconds']} s, peak RSS {results[-1]['peak_rss_gib']} GiB", flush=True)
         args.out.write_text(json.dumps({"epochs": epochs, "results": results}, indent=1), encoding="utf-8")
     report(results)

@@ -76,3 +76,26 @@ def content_key(*parts: object) -> str:
         else:
             digest.update(json.dumps(part, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
+
+
+def new_npy(out: Path | str | None, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """A zeroed array to fill: in memory, or with ``out`` a new ``.npy`` there, memory-mapped for
+    writing under a temporary name (:func:`finish_npy` puts it in place), so an array larger
+    than memory can be written a block at a time."""
+    if out is None:
+        return np.zeros(shape, dtype)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    return np.lib.format.open_memmap(f"{out}.partial", mode="w+", dtype=dtype, shape=shape)
+
+
+def finish_npy(array: np.ndarray) -> np.ndarray:
+    """An array from :func:`new_npy`: a memory-mapped one flushed, renamed into place and
+    reopened read-only; an in-memory one as it is."""
+    if not isinstance(array, np.memmap):
+        return array
+    array.flush()
+    partial = Path(array.filename)
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    del array
+    partial.replace(final)
+    return np.load(final, mmap_mode="r")

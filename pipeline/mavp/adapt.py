@@ -68,30 +68,38 @@ class Adapted:
 
 
 def adapt_slot(probabilities: np.ndarray, embedding: np.ndarray, cids: Sequence[str], values: Sequence[str],
-               anchors: Mapping[str, str], config: AdaptConfig) -> Adapted:
+               anchors: Mapping[str, str], config: AdaptConfig, rows: np.ndarray | None = None,
+               block: int = 4096) -> Adapted:
     """Out-of-fold adapted (N, V) probabilities of one slot's products. ``probabilities``
-    (views, N, V) are the source classifier's (calibrated) and ``embedding`` (views, N, D) the
-    features its heads read, for each view of the image (plain, mirrored): the correction
-    learns from every view of an anchor, and a product's probabilities average its views."""
+    (views, N, V) are the source classifier's (calibrated) and ``embedding`` the features its
+    heads read, for each view of the image (plain, mirrored): the correction learns from every
+    view of an anchor, and a product's probabilities average its views. ``embedding`` is
+    (views, N, D), or with ``rows`` a larger (views, M, D) array (a memory map, say) of which
+    product i is row ``rows[i]``: it is read by rows, the anchors of a fold and then the held-out
+    products a block at a time, never copied whole."""
     index = {v: i for i, v in enumerate(values)}
+    rows = np.arange(len(cids)) if rows is None else np.asarray(rows)
     usable = np.asarray([anchors.get(c) in index for c in cids])
     stats = {"anchors": int(usable.sum()), "folds": config.folds, "adapted": False}
     if config.folds < 2 or usable.sum() < config.min_anchors:
         return Adapted(probabilities.mean(axis=0), stats)
     log_p = torch.from_numpy(np.log(np.clip(probabilities, 1e-6, 1.0))).float()        # (views, N, V)
-    z = torch.from_numpy(np.asarray(embedding, dtype=np.float32))
     y = torch.as_tensor([index.get(anchors.get(c), -1) for c in cids])
     fold = product_folds(cids, config.folds, config.seed)
     out = probabilities.mean(axis=0)
     views = len(log_p)
     for k in range(config.folds):
-        train = torch.from_numpy(usable & (fold != k))
-        held = fold == k
-        if int(train.sum()) < config.min_anchors or not held.any():
+        train = np.flatnonzero(usable & (fold != k))
+        held = np.flatnonzero(fold == k)
+        if len(train) < config.min_anchors or not len(held):
             continue
-        correction = _fit_correction(log_p[:, train].flatten(0, 1), z[:, train].flatten(0, 1),
-                                     y[train].repeat(views), config)
+        z = torch.from_numpy(np.asarray(embedding[:, rows[train]], dtype=np.float32))
+        correction = _fit_correction(log_p[:, train].flatten(0, 1), z.flatten(0, 1), y[train].repeat(views), config)
+        del z
         with torch.no_grad():
-            out[held] = torch.softmax(log_p[:, held] + correction(z[:, held]), dim=-1).mean(dim=0).numpy()
+            for start in range(0, len(held), block):
+                mine = held[start:start + block]
+                z = torch.from_numpy(np.asarray(embedding[:, rows[mine]], dtype=np.float32))
+                out[mine] = torch.softmax(log_p[:, mine] + correction(z), dim=-1).mean(dim=0).numpy()
     stats["adapted"] = True
     return Adapted(out, stats)

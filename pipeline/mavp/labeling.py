@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.distant.selection import value_probabilities
-from pipeline.io import atomic_path, content_key, file_sha256
+from pipeline.io import atomic_path, content_key, file_sha256, finish_npy, new_npy
 from pipeline.mavp.adapt import AdaptConfig, adapt_slot, anchor_values
 from pipeline.mavp.reliability import combine, neighbour_agreement
 from pipeline.pixels import decode_images
@@ -117,29 +117,37 @@ def _model_inputs(extra: Mapping, paths: Sequence[str], cache_dir: Path | str | 
     return views, [int(i) for i in kept]
 
 
-def _embedding(model, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def _embeddings(model, views: Sequence[np.ndarray], out: Path | None, batch_size: int = 512) -> np.ndarray:
+    """(views, N, D) of what the model's heads read, written a batch at a time (into a
+    memory-mapped ``.npy`` at ``out`` when given: at scale it is GBs per checkpoint)."""
     import torch
 
     from pipeline.distant.train import model_input
 
+    array = None
     with torch.no_grad():
-        parts = [model.embed(model_input(model, inputs[i:i + batch_size])).numpy()
-                 for i in range(0, len(inputs), batch_size)]
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+        for v, inputs in enumerate(views):
+            for i in range(0, len(inputs), batch_size):
+                rows = model.embed(model_input(model, inputs[i:i + batch_size])).numpy()
+                if array is None:
+                    array = new_npy(out, (len(views), len(inputs), rows.shape[1]))
+                array[v, i:i + len(rows)] = rows
+    return finish_npy(array) if array is not None else np.zeros((len(views), 0, 0), np.float32)
 
 
 def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: Mapping[str, dict],
                   cache_dir: Path | str | None, batch_size: int, workers: int,
-                  mirror: bool = True) -> dict[str, SlotPrediction]:
+                  mirror: bool = True, out: Path | None = None) -> dict[str, SlotPrediction]:
     """Each ready slot's calibrated value probabilities and embedding per view, one pass per
-    checkpoint and view."""
+    checkpoint and view; with ``out`` (a predictions file) the embeddings are written beside it."""
     from models.attributes import load_classifier
     from pipeline.distant.train import predict_probabilities
 
-    out: dict[str, SlotPrediction] = {}
+    result: dict[str, SlotPrediction] = {}
     paths = [path_of[c] for c in with_image["cid"]]
     inputs_of: dict[str, tuple[list[np.ndarray], list[int]]] = {}   # the probes of every source read the same features
-    for checkpoint, group in pd.DataFrame(list(chosen.values())).groupby("checkpoint") if chosen else []:
+    groups = pd.DataFrame(list(chosen.values())).groupby("checkpoint") if chosen else []
+    for number, (checkpoint, group) in enumerate(groups):
         model, extra = load_classifier(checkpoint)
         how = json.dumps({k: extra.get(k) for k in ("features", "image_size")}, sort_keys=True)
         if how not in inputs_of:
@@ -148,7 +156,7 @@ def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: 
         kept_cids = with_image["cid"].iloc[kept].tolist()
         probs = [predict_probabilities(model, inputs, batch_size=batch_size, temperatures=extra.get("temperatures"),
                                        progress=f"labeling {', '.join(sorted(group['slot']))}") for inputs in views]
-        embedding = np.stack([_embedding(model, inputs) for inputs in views])
+        embedding = _embeddings(model, views, embedding_file(out, number) if out is not None else None)
         classes = {h.name: h.classes for h in model.task_heads}
         multi = {h.name: h.multi_label for h in model.task_heads}
         for row in group.to_dict("records"):
@@ -157,8 +165,8 @@ def predict_slots(with_image: pd.DataFrame, path_of: Mapping[str, str], chosen: 
                 values, p = slot_value_probabilities({t: view[t] for t in row["tasks"]}, row["label_to_value"], classes,
                                                      multi, row.get("task_weights"))
                 per_view.append(p / np.clip(p.sum(axis=1, keepdims=True), 1e-9, None))
-            out[row["slot"]] = SlotPrediction(values, kept_cids, np.stack(per_view), embedding)
-    return out
+            result[row["slot"]] = SlotPrediction(values, kept_cids, np.stack(per_view), embedding)
+    return result
 
 
 def ready_classifiers(slot_classifiers: pd.DataFrame) -> dict[str, dict]:
@@ -167,32 +175,43 @@ def ready_classifiers(slot_classifiers: pd.DataFrame) -> dict[str, dict]:
 
 
 def predict_images(images: pd.DataFrame, slot_classifiers: pd.DataFrame, cache_dir: Path | str | None,
-                   mirror: bool = True, batch_size: int = 256, workers: int = 2) -> dict[str, SlotPrediction]:
+                   mirror: bool = True, batch_size: int = 256, workers: int = 2,
+                   out: Path | None = None) -> dict[str, SlotPrediction]:
     """The data-parallel half of labelling: every image (``images``: cid, image_path) decoded,
     read by each chosen classifier and scored, plain and (``mirror``) mirrored. Rows are in cid
     order, so the predictions of disjoint sets of images concatenate (:func:`merge_predictions`)
-    to those of their union."""
+    to those of their union. With ``out`` the embeddings go beside that file, memory-mapped
+    (:func:`save_predictions` then writes the rest)."""
     with_image = images[["cid"]].drop_duplicates().sort_values("cid").reset_index(drop=True)
     path_of = dict(zip(images["cid"], images["image_path"]))
     return predict_slots(with_image, path_of, ready_classifiers(slot_classifiers), cache_dir, batch_size, workers,
-                         mirror)
+                         mirror, out)
+
+
+def embedding_file(path: Path | str, number: int) -> Path:
+    """The ``.npy`` of one checkpoint's embeddings beside a predictions file."""
+    return Path(path).with_name(f"{Path(path).stem}.embedding_{number}.npy")
 
 
 def save_predictions(predictions: Mapping[str, SlotPrediction], path: Path | str) -> Path:
-    """One ``.npz`` of every slot's prediction (an embedding shared by slots is stored once)."""
-    arrays, index, embeddings = {}, {}, {}
+    """``path``: an ``.npz`` of every slot's values, cids and probabilities; each distinct
+    embedding (slots of one checkpoint share one) is an ``.npy`` beside it, memory-mapped on
+    load. Embeddings :func:`predict_images` already wrote there are not written again."""
+    path = Path(path)
+    arrays, index, files = {}, {}, {}
     for slot, pred in predictions.items():
-        shared = next((k for k, e in embeddings.items() if e is pred.embedding), None)
-        if shared is None:
-            shared = f"embedding_{len(embeddings)}"
-            embeddings[shared] = pred.embedding
-            arrays[shared] = pred.embedding
+        if id(pred.embedding) not in files:
+            target = embedding_file(path, len(files))
+            on_disk = isinstance(pred.embedding, np.memmap) and Path(pred.embedding.filename) == target
+            if not on_disk:
+                with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+                    np.save(fh, pred.embedding)
+            files[id(pred.embedding)] = target.name
         arrays[f"{slot}.probabilities"] = pred.probabilities
-        index[slot] = {"values": pred.values, "cids": pred.cids, "embedding": shared}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, index=json.dumps(index), **arrays)
-    return Path(path)
+        index[slot] = {"values": pred.values, "cids": pred.cids, "embedding": files[id(pred.embedding)]}
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, index=json.dumps(index), **arrays)
+    return path
 
 
 def predictions_index(path: Path | str) -> dict[str, dict]:
@@ -202,16 +221,24 @@ def predictions_index(path: Path | str) -> dict[str, dict]:
 
 
 def load_predictions(path: Path | str) -> dict[str, SlotPrediction]:
+    """A saved predictions file; the embeddings memory-mapped, one map per file (shared by slots)."""
+    path = Path(path)
     with np.load(path, allow_pickle=False) as z:
         index = json.loads(str(z["index"]))
-        return {slot: SlotPrediction(i["values"], i["cids"], z[f"{slot}.probabilities"], z[i["embedding"]])
+        maps = {name: np.load(path.with_name(name), mmap_mode="r") for name in {i["embedding"] for i in index.values()}}
+        return {slot: SlotPrediction(i["values"], i["cids"], z[f"{slot}.probabilities"], maps[i["embedding"]])
                 for slot, i in index.items()}
 
 
-def merge_predictions(parts: Sequence[Mapping[str, SlotPrediction]]) -> dict[str, SlotPrediction]:
+def merge_predictions(parts: Sequence[Mapping[str, SlotPrediction]],
+                      out: Path | None = None) -> dict[str, SlotPrediction]:
     """The predictions of disjoint image sets as one, rows in cid order (what one
-    :func:`predict_images` over their union gives)."""
-    out: dict[str, SlotPrediction] = {}
+    :func:`predict_images` over their union gives). With ``out`` merged embeddings are written
+    beside it, memory-mapped, a block of rows at a time."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    merged: dict[tuple[int, ...], np.ndarray] = {}         # slots that share embeddings share the merge
+    result: dict[str, SlotPrediction] = {}
     for slot in sorted({s for part in parts for s in part}):
         mine = [part[slot] for part in parts if slot in part]
         values = mine[0].values
@@ -219,25 +246,46 @@ def merge_predictions(parts: Sequence[Mapping[str, SlotPrediction]]) -> dict[str
             raise ValueError(f"{slot}: the parts were scored with different value lists (different checkpoints?)")
         cids = [c for p in mine for c in p.cids]
         order = np.argsort(np.asarray(cids, dtype=object), kind="stable")
-        out[slot] = SlotPrediction(values, [cids[i] for i in order],
-                                   np.concatenate([p.probabilities for p in mine], axis=1)[:, order],
-                                   np.concatenate([p.embedding for p in mine], axis=1)[:, order])
-    return out
+        shared = tuple(id(p.embedding) for p in mine)
+        if shared not in merged:
+            merged[shared] = _merge_rows([p.embedding for p in mine], order,
+                                         embedding_file(out, len(merged)) if out is not None else None)
+        result[slot] = SlotPrediction(values, [cids[i] for i in order],
+                                      np.concatenate([p.probabilities for p in mine], axis=1)[:, order],
+                                      merged[shared])
+    return result
+
+
+def _merge_rows(arrays: Sequence[np.ndarray], order: np.ndarray, out: Path | None, block: int = 4096) -> np.ndarray:
+    """(views, N, D) arrays stacked along N, then rows put in ``order``, a block at a time."""
+    starts = np.cumsum([0, *[a.shape[1] for a in arrays]])
+    merged = new_npy(out, (arrays[0].shape[0], int(starts[-1]), arrays[0].shape[2]))
+    part_of = np.searchsorted(starts, order, side="right") - 1
+    for begin in range(0, len(order), block):
+        rows = slice(begin, begin + block)
+        for p, array in enumerate(arrays):
+            mine = np.flatnonzero(part_of[rows] == p)
+            if len(mine):
+                merged[:, begin + mine] = array[:, order[rows][mine] - starts[p]]
+    return finish_npy(merged)
 
 
 def label_slot(slot: str, pred: SlotPrediction, category_of: Mapping[str, str], text: pd.DataFrame,
                schema: Schema, config: LabelConfig) -> tuple[pd.DataFrame, dict]:
-    """The labels of one slot's products: adapted, with reliability and the text's value."""
-    applies = [i for i, c in enumerate(pred.cids) if slot in schema.category(category_of[c]).slots]
+    """The labels of one slot's products: adapted, with reliability and the text's value. The
+    embedding is read by rows (it may be a memory map of several GB), never copied whole."""
+    # images of products the product table lacks (rejected ones) are not labelled
+    applies = np.asarray([i for i, c in enumerate(pred.cids)
+                          if c in category_of and slot in schema.category(category_of[c]).slots], dtype=np.int64)
     cids = [pred.cids[i] for i in applies]
-    source_p, z = pred.probabilities[:, applies], pred.embedding[:, applies]
+    source_p = pred.probabilities[:, applies]
     anchors = anchor_values(text, slot)
-    adapted = adapt_slot(source_p, z, cids, pred.values, anchors, config.adapt)
+    adapted = adapt_slot(source_p, pred.embedding, cids, pred.values, anchors, config.adapt, rows=applies)
     best = adapted.probabilities.argmax(axis=1)
     values = np.asarray(pred.values, dtype=object)
     label = values[best]
     confidence = adapted.probabilities[np.arange(len(cids)), best]
-    neighbours = neighbour_agreement(z.mean(axis=0), best, config.neighbours)
+    neighbours = neighbour_agreement(view_mean(pred.embedding, applies), best, config.neighbours, overwrite=True)
     named = np.asarray([anchors.get(c) for c in cids], dtype=object)
     agrees = np.where(named == None, np.nan, (named == label).astype(float))   # noqa: E711 (elementwise)
     frame = pd.DataFrame({"cid": cids, "slot": slot, "value": label, "confidence": confidence.astype(np.float32),
@@ -246,6 +294,14 @@ def label_slot(slot: str, pred: SlotPrediction, category_of: Mapping[str, str], 
                           "source_value": values[source_p.mean(axis=0).argmax(axis=1)], "source": "image",
                           "reason": ""})
     return frame, adapted.stats
+
+
+def view_mean(embedding: np.ndarray, rows: np.ndarray, block: int = 4096) -> np.ndarray:
+    """(len(rows), D): each row's embedding averaged over the views, read a block of rows at a time."""
+    out = np.empty((len(rows), embedding.shape[2]), np.float32)
+    for start in range(0, len(rows), block):
+        out[start:start + block] = np.asarray(embedding[:, rows[start:start + block]], dtype=np.float32).mean(axis=0)
+    return out
 
 
 def labels_from_predictions(products: pd.DataFrame, predictions: Mapping[str, SlotPrediction],
@@ -264,7 +320,6 @@ def labels_from_predictions(products: pd.DataFrame, predictions: Mapping[str, Sl
     for slot, pred in sorted(predictions.items()):
         if not config.mirror:
             pred = SlotPrediction(pred.values, pred.cids, pred.probabilities[:1], pred.embedding[:1])
-        pred = _known_products(pred, category_of)
         frame, stats["adaptation"][slot] = label_slot(slot, pred, category_of, text, schema, config)
         parts.append(frame)
         stats["labelled"][slot] = int(len(frame))
@@ -282,15 +337,6 @@ def labels_from_predictions(products: pd.DataFrame, predictions: Mapping[str, Sl
                        ignore_index=True)
     labels = labels.reindex(columns=LABEL_COLUMNS).sort_values(["cid", "slot"]).reset_index(drop=True)
     return ImageLabels(labels, stats)
-
-
-def _known_products(pred: SlotPrediction, category_of: Mapping[str, str]) -> SlotPrediction:
-    """Only the rows of products in the product table (images of products it lacks are not labelled)."""
-    keep = [i for i, c in enumerate(pred.cids) if c in category_of]
-    if len(keep) == len(pred.cids):
-        return pred
-    return SlotPrediction(pred.values, [pred.cids[i] for i in keep], pred.probabilities[:, keep],
-                          pred.embedding[:, keep])
 
 
 def label_images(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers: pd.DataFrame,
@@ -313,7 +359,7 @@ def labeling_key(products: pd.DataFrame, images: pd.DataFrame, slot_classifiers:
     slots (the anchors) and the labelling settings."""
     checkpoints = sorted({c for c in slot_classifiers["checkpoint"].dropna()})
     anchors = text[text["slot"].isin(list(image_slots))][["cid", "slot", "value"]]
-    return content_key("labels/v2", products[["cid", "category"]].sort_values("cid").reset_index(drop=True),
+    return content_key("labels/v3", products[["cid", "category"]].sort_values("cid").reset_index(drop=True),
                        sorted(zip(images["cid"], (file_sha256(p) for p in images["image_path"]))),
                        [file_sha256(c) for c in checkpoints],
                        slot_classifiers.astype(str),

@@ -21,11 +21,13 @@ import pandas as pd
 import torch
 
 
-def nearest_neighbours(embedding: np.ndarray, k: int = 10, chunk: int = 1024) -> np.ndarray:
-    """(N, k) indices of each row's ``k`` nearest other rows by cosine similarity."""
+def nearest_neighbours(embedding: np.ndarray, k: int = 10, chunk: int = 1024, overwrite: bool = False) -> np.ndarray:
+    """(N, k) indices of each row's ``k`` nearest other rows by cosine similarity
+    (``overwrite``: normalise ``embedding`` in place rather than in a copy; at scale it is GBs)."""
     n = len(embedding)
     k = max(0, min(k, n - 1))
-    z = torch.nn.functional.normalize(torch.from_numpy(np.asarray(embedding, dtype=np.float32)), dim=1)
+    z = torch.from_numpy(np.array(embedding, dtype=np.float32, copy=not overwrite))
+    z.div_(z.norm(dim=1, keepdim=True).clamp_min(1e-12))           # torch.nn.functional.normalize, in place
     out = np.zeros((n, k), np.int64)
     for start in range(0, n, chunk):
         sim = z[start:start + chunk] @ z.T
@@ -35,12 +37,12 @@ def nearest_neighbours(embedding: np.ndarray, k: int = 10, chunk: int = 1024) ->
     return out
 
 
-def neighbour_agreement(embedding: np.ndarray, labels: np.ndarray, k: int = 10) -> np.ndarray:
+def neighbour_agreement(embedding: np.ndarray, labels: np.ndarray, k: int = 10, overwrite: bool = False) -> np.ndarray:
     """Per row: the share of its ``k`` nearest other rows (cosine) whose label equals its own."""
     labels = np.asarray(labels)
     if len(labels) < 2:
         return np.ones(len(labels), np.float32)
-    nearest = nearest_neighbours(embedding, k)
+    nearest = nearest_neighbours(embedding, k, overwrite=overwrite)
     return (labels[nearest] == labels[:, None]).mean(axis=1).astype(np.float32)
 
 

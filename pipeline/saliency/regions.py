@@ -25,7 +25,7 @@ from models.backbones import build_backbone, load_weights
 from models.regions import FasterRCNNRegions, GridRegions, RegionExtractor
 from pipeline.reasons import Reason
 from pipeline.images import ImageRejected, load_rgb
-from pipeline.io import atomic_path, content_key, file_sha256
+from pipeline.io import atomic_path, content_key, file_sha256, finish_npy, new_npy
 from pipeline.progress import Progress
 from pipeline.records import RejectCollector
 from pipeline.saliency.config import RegionConfig
@@ -91,14 +91,14 @@ class RegionTable:
         kept = [c for c in order if c in where]
         length = max([int(part.mask[i].sum()) for part in parts for i in range(len(part.cids))], default=1)
         dim = max([part.dim for part in parts], default=1)
-        feats = _output_array(out, (len(kept), length, dim))
+        feats = new_npy(out, (len(kept), length, dim))
         mask = np.zeros((len(kept), length), bool)
         for row, cid in enumerate(kept):
             p, i = where[cid]
             n = int(parts[p].mask[i].sum())
             feats[row, :n], mask[row, :n] = parts[p].features[i][parts[p].mask[i]], True
         stats = {k: sum(p.stats.get(k) or 0 for p in parts) for k in ("images", "cache_hits", "extracted")}
-        return cls(kept, _finished(feats), mask, parts[0].config if parts else {},
+        return cls(kept, finish_npy(feats), mask, parts[0].config if parts else {},
                    {**(parts[0].stats if parts else {}), **stats, "shards": len(parts)})
 
     def save(self, path: Path | str) -> Path:
@@ -124,27 +124,6 @@ class RegionTable:
 def features_file(path: Path | str) -> Path:
     """The ``.npy`` of a saved table's features, beside its ``.npz``."""
     return Path(path).with_suffix(".features.npy")
-
-
-def _output_array(out: Path | str | None, shape: tuple[int, ...]) -> np.ndarray:
-    """A zeroed float32 array: in memory, or a new ``.npy`` at ``out`` memory-mapped for writing
-    (written under a temporary name; :func:`_finished` puts it in place)."""
-    if out is None:
-        return np.zeros(shape, np.float32)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    return np.lib.format.open_memmap(f"{out}.partial", mode="w+", dtype=np.float32, shape=shape)
-
-
-def _finished(array: np.ndarray) -> np.ndarray:
-    """A memory-mapped output flushed, renamed into place and reopened read-only."""
-    if not isinstance(array, np.memmap):
-        return array
-    array.flush()
-    partial = Path(array.filename)
-    final = partial.with_name(partial.name.removesuffix(".partial"))
-    del array
-    partial.replace(final)
-    return np.load(final, mmap_mode="r")
 
 
 def build_extractor(config: RegionConfig) -> RegionExtractor:
@@ -243,10 +222,10 @@ def _assemble(files: Sequence[Path], out: Path | str | None, reduce: Callable[[n
         if reduce is not None:
             part, part_mask = reduce(part)[:, None, :], np.ones((len(part), 1), bool)
         if feats is None:
-            feats = _output_array(out, (len(files), *part.shape[1:]))
+            feats = new_npy(out, (len(files), *part.shape[1:]))
             mask = np.zeros((len(files), part.shape[1]), bool)
         feats[start:start + len(part)], mask[start:start + len(part)] = part, part_mask
-    return _finished(feats), mask
+    return finish_npy(feats), mask
 
 
 def read_precomputed(config: RegionConfig, cids: Sequence[str]) -> tuple[RegionTable, pd.DataFrame]:

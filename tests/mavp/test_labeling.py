@@ -73,21 +73,26 @@ def test_table_v_vi_and_truth_accuracy_on_a_hand_made_build():
     assert row["products"] == 2 and row["truth_accuracy"] == pytest.approx(0.5)
 
 
-def test_labeling_decodes_and_labels_every_image_with_progress(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+def _tiny_colour_classifier(folder) -> pd.DataFrame:
+    """The choice table of one slot (color) whose classifier is a tiny random-init Swin at 16 px."""
     torch.manual_seed(0)
     tiny = BackboneSpec("swin_tiny_patch4_window7_224", (("img_size", 16), ("patch_size", 4), ("window_size", 2),
                                                           ("embed_dim", 16), ("depths", (1, 1)), ("num_heads", (1, 2))))
-    checkpoint = tmp_path / "model.pt"
+    checkpoint = folder / "model.pt"
     save_classifier(build_attribute_classifier(tiny, [TaskHead("color", ("Red", "Blue"), False)]), checkpoint,
                     extra={"image_size": 16})
+    return pd.DataFrame([{"slot": "color", "status": "ready", "checkpoint": str(checkpoint), "tasks": ["color"],
+                          "label_to_value": {"color\tRed": "红色", "color\tBlue": "蓝色"}, "task_weights": None}])
+
+
+def test_labeling_decodes_and_labels_every_image_with_progress(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    chosen = _tiny_colour_classifier(tmp_path)
     paths = [tmp_path / f"{cid}.png" for cid in "abc"]
     for i, path in enumerate(paths):
         Image.fromarray(np.full((24, 24, 3), 80 * i, np.uint8)).save(path)
     products = pd.DataFrame({"cid": list("abcd"), "category": ["Pants"] * 4})           # d has no image
     images = pd.DataFrame({"cid": list("abc"), "image_path": [str(p) for p in paths]})
-    chosen = pd.DataFrame([{"slot": "color", "status": "ready", "checkpoint": str(checkpoint), "tasks": ["color"],
-                            "label_to_value": {"color\tRed": "红色", "color\tBlue": "蓝色"}, "task_weights": None}])
     labels = label_images(products, images, chosen, ["color"], default_schema(), None, workers=1).labels
     assert labels["source"].tolist() == ["image"] * 3 + ["none"]
     lines = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
@@ -101,20 +106,13 @@ def test_shards_of_the_images_scored_apart_merge_to_the_whole_and_label_alike(tm
                                         predict_images, save_predictions)
     from pipeline.shards import shard_mask
 
-    torch.manual_seed(0)
-    tiny = BackboneSpec("swin_tiny_patch4_window7_224", (("img_size", 16), ("patch_size", 4), ("window_size", 2),
-                                                          ("embed_dim", 16), ("depths", (1, 1)), ("num_heads", (1, 2))))
-    checkpoint = tmp_path / "model.pt"
-    save_classifier(build_attribute_classifier(tiny, [TaskHead("color", ("Red", "Blue"), False)]), checkpoint,
-                    extra={"image_size": 16})
+    chosen = _tiny_colour_classifier(tmp_path)
     rng = np.random.default_rng(0)
     cids = [f"p{i:02d}" for i in range(30)]
     for cid in cids:
         Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(tmp_path / f"{cid}.png")
     images = pd.DataFrame({"cid": cids, "image_path": [str(tmp_path / f"{c}.png") for c in cids]})
     products = pd.DataFrame({"cid": cids, "category": ["Pants"] * len(cids)})
-    chosen = pd.DataFrame([{"slot": "color", "status": "ready", "checkpoint": str(checkpoint), "tasks": ["color"],
-                            "label_to_value": {"color\tRed": "红色", "color\tBlue": "蓝色"}, "task_weights": None}])
     whole = predict_images(images, chosen, None, workers=1)
     parts = []
     for shard in range(3):
