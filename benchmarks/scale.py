@@ -1,7 +1,8 @@
 """How the build grows with the data: ``*mavp`` from an empty home at several sample scales.
 
 For each scale (default 1, 4 and 16) a fresh home is built with the real CLI (`dagster asset
-materialize --select '*mavp'`), the sample generated at that scale, and every trained asset's
+materialize --select '*mavp'`), the sample generated at that scale (every vision source and the
+MEPAVE products ``scale`` times scale 1's: :func:`mepave_factor`), and every trained asset's
 epochs set to ``--epochs`` (the same at every scale, so the ratios compare like with like and
 the big runs finish). While a build runs, a sampler reads the resident memory (RSS) of the
 CLI's whole process tree every ``--interval`` seconds; each step's peak is the highest sum seen
@@ -40,8 +41,18 @@ PAPER_SCALE = 66
 GIB = 1024 ** 3
 
 
+def mepave_factor(scale: float) -> float:
+    """The ``mepave_scale`` that makes the MEPAVE part ``scale`` times scale 1's products too: the
+    generator keeps a floor of products per category, so ``scale`` alone grows MEPAVE only 1.05x
+    at 4 and 2.5x at 16 (its products are linear in ``mepave_scale``)."""
+    from pipeline.synth.world import category_sizes
+
+    products = lambda *args: sum(p for p, _ in category_sizes(*args).values())   # noqa: E731
+    return round(scale * products(1.0) / products(scale, 1.0), 4)
+
+
 def run_config(scale: float, epochs: int | None) -> dict:
-    ops = {"sample_sources": {"config": {"scale": scale}}}
+    ops = {"sample_sources": {"config": {"scale": scale, "mepave_scale": mepave_factor(scale)}}}
     if epochs is not None:
         ops.update({name: {"config": {"epochs": epochs}} for name in TRAINED})
     return {"ops": ops}

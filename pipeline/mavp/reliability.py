@@ -5,8 +5,9 @@ Three pieces of evidence, averaged as PV2TEA averages its neighbourhood reliabil
 * the classifier's calibrated probability of the label (temperature scaling on the source
   validation split, then the text-anchored adaptation);
 * PV2TEA's visual-neighbour agreement (S3, eq. 12): the share of the product's K nearest
-  neighbours in the classifier's embedding space (cosine, the slot's products) that carry the
-  same label;
+  neighbours in the classifier's embedding space (cosine, the slot's products; beyond
+  ``MAX_REFERENCE`` products, among that many of them, so the cost stays linear) that carry
+  the same label;
 * where a sentence of the product names the slot's value: 1 if the label agrees, else 0.
 
 AUROC and the accuracy of the most reliable labels measure the score where a truth exists.
@@ -21,19 +22,31 @@ import pandas as pd
 import torch
 
 
-def nearest_neighbours(embedding: np.ndarray, k: int = 10, chunk: int = 1024, overwrite: bool = False) -> np.ndarray:
-    """(N, k) indices of each row's ``k`` nearest other rows by cosine similarity
-    (``overwrite``: normalise ``embedding`` in place rather than in a copy; at scale it is GBs)."""
+#: Neighbours are looked for among at most this many products of the slot (evenly spaced over
+#: them, in cid order), so that the cost grows with N, not N^2; every product up to that many.
+MAX_REFERENCE = 4096
+
+
+def nearest_neighbours(embedding: np.ndarray, k: int = 10, chunk: int = 1024, overwrite: bool = False,
+                       max_reference: int = MAX_REFERENCE) -> np.ndarray:
+    """(N, k) indices of each row's ``k`` nearest other rows by cosine similarity, among the
+    reference rows (all rows when there are at most ``max_reference``). ``overwrite``:
+    normalise ``embedding`` in place rather than in a copy (at scale it is GBs)."""
     n = len(embedding)
-    k = max(0, min(k, n - 1))
     z = torch.from_numpy(np.array(embedding, dtype=np.float32, copy=not overwrite))
     z.div_(z.norm(dim=1, keepdim=True).clamp_min(1e-12))           # torch.nn.functional.normalize, in place
+    reference = np.arange(n) if n <= max_reference else np.unique(np.linspace(0, n - 1, max_reference).round()).astype(int)
+    candidates = z if n <= max_reference else z[torch.from_numpy(reference)]
+    slot_of = np.full(n, -1)
+    slot_of[reference] = np.arange(len(reference))
+    k = max(0, min(k, len(reference) - 1))
     out = np.zeros((n, k), np.int64)
     for start in range(0, n, chunk):
-        sim = z[start:start + chunk] @ z.T
-        rows = torch.arange(start, min(n, start + chunk))
-        sim[torch.arange(len(rows)), rows] = -np.inf            # not its own neighbour
-        out[start:start + len(rows)] = sim.topk(k, dim=1).indices.numpy()
+        sim = z[start:start + chunk] @ candidates.T
+        rows = np.arange(start, min(n, start + chunk))
+        own = slot_of[rows]
+        sim[torch.from_numpy(np.flatnonzero(own >= 0)), torch.from_numpy(own[own >= 0])] = -np.inf   # not its own
+        out[start:start + len(rows)] = reference[sim.topk(k, dim=1).indices.numpy()]
     return out
 
 

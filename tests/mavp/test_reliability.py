@@ -58,3 +58,24 @@ def test_without_a_chinese_font_values_are_drawn_by_their_index(monkeypatch):
     monkeypatch.setattr(contact, "cjk_font", lambda: None)
     assert contact._value_text("尖头", ["圆头", "尖头"]) == "#1"
     assert contact._value_text(None, ["圆头"]) == "-" and contact._value_text("方头", ["圆头"]) == "?"
+
+
+def test_neighbours_come_from_the_reference_rows_beyond_the_cap_and_are_exact_below_it():
+    from pipeline.mavp.reliability import nearest_neighbours
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(300, 8)).astype(np.float32)
+    exact = nearest_neighbours(z, k=4)
+    assert (exact != np.arange(300)[:, None]).all()
+    brute = np.argsort(-(z / np.linalg.norm(z, axis=1, keepdims=True)) @ (z / np.linalg.norm(z, axis=1)[:, None]).T,
+                       axis=1)[:, 1:5]                              # the first is the row itself
+    assert (np.sort(exact, axis=1) == np.sort(brute, axis=1)).mean() > 0.99
+    np.testing.assert_array_equal(nearest_neighbours(z, k=4, max_reference=300), exact)
+    capped = nearest_neighbours(z.copy(), k=4, max_reference=50, overwrite=True)
+    reference = set(np.unique(np.linspace(0, 299, 50).round()).astype(int))
+    assert set(capped.ravel()) <= reference and (capped != np.arange(300)[:, None]).all()
+    # a reference row's neighbours are its nearest other reference rows
+    r = sorted(reference)
+    zr = z[r] / np.linalg.norm(z[r], axis=1, keepdims=True)
+    best = np.asarray(r)[np.argsort(-(zr @ zr.T), axis=1)[:, 1]]
+    assert (capped[r, 0] == best).mean() > 0.95
