@@ -156,7 +156,7 @@ MavpConfig = run_config_class("MavpConfig", AssemblyConfig,
 
 
 def _read_rejects(layout: HomeLayout) -> dict[str, pd.DataFrame]:
-    """Every step's rejects table; a partitioned step's parts (``name.<shard>.parquet``) as one."""
+    """Every step's rejects table; a partitioned step's parts (``name.<shard>-of-<N>.parquet``) as one."""
     folder = layout.rejects_dir
     names = sorted({p.name.split(".", 1)[0] for p in folder.glob("*.parquet")}) if folder.is_dir() else []
     return {name: read_parts(layout.rejects(name)) for name in names}
@@ -384,8 +384,8 @@ _everything = dg.AssetSelection.assets(mavp).upstream()
 full_rebuild = dg.define_asset_job(
     "mavp_full_rebuild", selection=_everything if SHARDS is None else _everything - SHARDED,
     description="Every asset MAVP depends on, then MAVP (the `*mavp` selection)." + (
-        "" if SHARDS is None else " The sharded steps are not in it: a backfill of `mavp_shards` (or of `*mavp` "
-                                  "in the UI) materializes their partitions."))
+        "" if SHARDS is None else " The sharded steps are not in it: backfills of the mavp_*_shards jobs (or one "
+                                  "of `*mavp` in the UI) materialize their partitions."))
 #: With shards, one job per data-parallel step, one run per shard; each runs once the
 #: unpartitioned steps before it are there (a UI backfill of `*mavp` orders all of it by itself).
 shard_jobs = [] if SHARDS is None else [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import tempfile
 from contextlib import contextmanager
@@ -99,3 +100,12 @@ def finish_npy(array: np.ndarray) -> np.ndarray:
     del array
     partial.replace(final)
     return np.load(final, mmap_mode="r")
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop the resident pages of a read-only memory map from this process (they stay in the
+    page cache, and are read again from there if used): a step that reads GB-sized maps one
+    after another then holds one at a time. A no-op for arrays in memory."""
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)

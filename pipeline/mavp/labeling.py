@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.distant.selection import value_probabilities
-from pipeline.io import atomic_path, content_key, file_sha256, finish_npy, new_npy
+from pipeline.io import atomic_path, content_key, file_sha256, finish_npy, new_npy, release_pages
 from pipeline.mavp.adapt import AdaptConfig, adapt_slot, anchor_values
 from pipeline.mavp.reliability import combine, neighbour_agreement
 from pipeline.pixels import decode_images
@@ -321,6 +321,7 @@ def labels_from_predictions(products: pd.DataFrame, predictions: Mapping[str, Sl
         if not config.mirror:
             pred = SlotPrediction(pred.values, pred.cids, pred.probabilities[:1], pred.embedding[:1])
         frame, stats["adaptation"][slot] = label_slot(slot, pred, category_of, text, schema, config)
+        release_pages(pred.embedding)
         parts.append(frame)
         stats["labelled"][slot] = int(len(frame))
     labelled = {(c, s) for part in parts for c, s in zip(part["cid"], part["slot"])}

@@ -117,8 +117,10 @@ class RegionTable:
     @classmethod
     def load(cls, path: Path | str) -> "RegionTable":
         with np.load(path, allow_pickle=False) as z:
-            return cls([str(c) for c in z["cids"]], np.load(features_file(path), mmap_mode="r"), z["mask"],
-                       json.loads(str(z["config"])), json.loads(str(z["stats"])))
+            # tables saved before the features moved beside the .npz hold them inside
+            features = z["features"] if "features" in z.files else np.load(features_file(path), mmap_mode="r")
+            return cls([str(c) for c in z["cids"]], features, z["mask"], json.loads(str(z["config"])),
+                       json.loads(str(z["stats"])))
 
 
 def features_file(path: Path | str) -> Path:
