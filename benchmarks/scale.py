@@ -118,7 +118,9 @@ def build(home: Path, scale: float, epochs: int | None, interval: float, select:
 
     env = {**{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}, "MAVP_HOME": str(home)}
     dagster = Path(sys.executable).with_name("dagster")
-    config = ["--config-json", json.dumps(run_config(scale, epochs))] if select == "*mavp" else []
+    ops = run_config(scale, epochs)["ops"]
+    chosen = ops if select == "*mavp" else {k: v for k, v in ops.items() if k in select.split(",")}
+    config = ["--config-json", json.dumps({"ops": chosen})] if chosen else []
     command = [str(dagster), "asset", "materialize", "--select", select, "-m", "assets.definitions", *config]
     t0 = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
