@@ -40,7 +40,6 @@ def _classifier_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         from pipeline.distant.strategies import train_source   # torch: imported only where it trains
 
         layout = mavp_home.layout
-        records = pd.read_parquet(layout.table(spec.table))
         training = to_settings(config, settings)
         probe = training.kind == "grid_probe"
         backbone = RegionConfig(**backbone_overrides(layout)) if probe else None
@@ -52,7 +51,8 @@ def _classifier_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             record = train_source_torchrun(source, layout.table(spec.table), training, layout.models("distant"),
                                            cache, backbone)
         else:
-            record = train_source(source, records, training, layout.models("distant"), cache, backbone)
+            record = train_source(source, pd.read_parquet(layout.table(spec.table)), training,
+                                  layout.models("distant"), cache, backbone)
         context.log.info(f"{source}: {'reused' if record['reused'] else 'trained'} {len(record['models'])} model(s)")
         write_json({k: v for k, v in record.items() if k != "reused"}, layout.distant_record(source))
         with atomic_path(layout.distant_table(source)) as tmp:
