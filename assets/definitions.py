@@ -5,6 +5,7 @@ import os
 
 import dagster as dg
 
+from assets.benchmark import benchmark_assets, benchmark_checks, benchmark_job
 from assets.categories import category_assets
 from assets.partitions import SHARDS
 from assets.resources import MavpHome
@@ -15,7 +16,7 @@ from assets.sources import ifashion_images, mepave_image_records, profile, sampl
 
 all_assets = [profile, sample_sources, ifashion_images, *source_assets, mepave_image_records, *category_assets,
               *saliency_assets, *distant_assets,
-              *mavp_assets]
+              *mavp_assets, *benchmark_assets]
 
 _all = dg.AssetSelection.all()
 build_all = dg.define_asset_job("build_all", selection=_all - SHARDED if SHARDS else _all,
@@ -43,8 +44,8 @@ else:
 
 defs = dg.Definitions(
     assets=all_assets,
-    asset_checks=[*source_checks, *saliency_checks, *distant_checks, *mavp_checks],
-    jobs=[build_all, full_rebuild, *shard_jobs],
+    asset_checks=[*source_checks, *saliency_checks, *distant_checks, *mavp_checks, *benchmark_checks],
+    jobs=[build_all, full_rebuild, benchmark_job, *shard_jobs],
     schedules=[weekly_rebuild],
     sensors=[source_change_sensor],
     executor=executor,

@@ -100,11 +100,12 @@ class HomeLayout:
 
     # -- models and caches (content-keyed below these folders) --
     def models(self, kind: str) -> Path:
-        """``kind``: region_backbone, saliency or distant."""
+        """``kind``: region_backbone, saliency, distant or mujo_sf."""
         return self.root / "models" / kind
 
     def cache(self, kind: str) -> Path:
-        """``kind``: regions, pixels or features (pooled grid features of the classifiers)."""
+        """``kind``: regions, pixels, features (pooled grid features of the classifiers) or mujo_sf
+        (the dataset's images at the benchmark's size)."""
         return self.root / "cache" / kind
 
     # -- labels --
@@ -120,6 +121,11 @@ class HomeLayout:
     @property
     def image_labels_info(self) -> Path:
         return self.root / "labels" / "image_labels.json"
+
+    # -- the MuJo-SF benchmark of the dataset --
+    def benchmark(self, name: str) -> Path:
+        """``mujo_sf_model.json`` (the trained model's record), ``mujo_sf_benchmark.json`` / ``.md``."""
+        return self.root / "benchmark" / name
 
     # -- the dataset: ``dataset`` links to the current build under ``datasets/`` --
     @property

@@ -53,6 +53,12 @@ def write_json(data: Any, target: Path | str) -> Path:
     return Path(target)
 
 
+def write_text(text: str, target: Path | str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
 def file_sha256(path: Path | str, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes (content keys for caches)."""
     digest = hashlib.sha256()

@@ -44,6 +44,7 @@ class ProfileError(ValueError):
 
 def settings_sections() -> dict[str, type]:
     """Profile section -> the settings dataclass it sets (one per configurable asset)."""
+    from pipeline.benchmark.config import BenchmarkConfig, MujoSFConfig
     from pipeline.categorise import CategoriserConfig
     from pipeline.mavp.build import AssemblyConfig
     from pipeline.mavp.labeling import LabelConfig
@@ -54,7 +55,8 @@ def settings_sections() -> dict[str, type]:
     return {"mepave_categories": CategoriserConfig, "region_backbone": BackbonePretrainConfig, "region_features": RegionConfig,
             "masked_value_predictor": PredictorConfig, "slot_partition": PartitionRule,
             **{f"{s.kind}_classifier": s.training for s in vision_sources()},
-            "mepave_image_labels": LabelConfig, "mavp": AssemblyConfig}
+            "mepave_image_labels": LabelConfig, "mavp": AssemblyConfig,
+            "mujo_sf_model": MujoSFConfig, "mujo_sf_benchmark": BenchmarkConfig}
 
 
 @dataclass(frozen=True)

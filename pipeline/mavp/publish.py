@@ -149,15 +149,61 @@ def publish(build: DatasetBuild, home: Path) -> tuple[Path, bool]:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+    _point_at(home, final)
+    _prune(builds, keep={final.name})
+    return final, written
+
+
+def _point_at(home: Path, final: Path) -> None:
+    """Move ``home/dataset`` to ``final`` in one step."""
     link = home / "dataset"
     if link.exists() and not link.is_symlink():     # a plain folder from elsewhere: keep it, aside
-        os.replace(link, builds / f"previous-{os.getpid()}")
+        os.replace(link, home / "datasets" / f"previous-{os.getpid()}")
     tmp_link = home / f".dataset.{os.getpid()}.link"
     tmp_link.unlink(missing_ok=True)
     tmp_link.symlink_to(final.relative_to(home), target_is_directory=True)
     os.replace(tmp_link, link)
-    _prune(builds, keep={final.name})
-    return final, written
+
+
+BASELINES_HEADING = "## Baseline results"
+BASELINES_FILE = "baseline_results.json"
+
+
+def with_baselines(text: str, section: str) -> str:
+    """``text`` with its "Baseline results" section (to the end) replaced by ``section``."""
+    cut = text.find("\n" + BASELINES_HEADING)
+    return (text if cut < 0 else text[:cut]).rstrip("\n") + "\n\n" + section
+
+
+def publish_baselines(home: Path, build: Path, section: str, results: Path) -> tuple[Path, bool]:
+    """``build`` with a benchmark's results: the card and ``reports/quality.md`` gain the
+    "Baseline results" section, ``reports/`` the JSON. Written as a build folder of its own
+    (hard links to every unchanged file) and swapped in like any build, so the dataset is never
+    seen half-written; a rebuild of the dataset drops the section with the results it no longer
+    matches. ``results`` is the benchmark's JSON file, copied as it is. Returns the folder and whether ``home/dataset`` now points at it (not when a
+    newer build was published meanwhile)."""
+    builds, base = home / "datasets", build.name.split("+")[0]
+    final = builds / f"{base}+{content_key('baselines/v1', base, section, file_sha256(results))}"
+    if not final.is_dir():
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=builds))
+        try:
+            shutil.copytree(build, tmp / "build", copy_function=os.link)
+            for name in ("README.md", "reports/quality.md"):
+                target = tmp / "build" / name
+                text = with_baselines(target.read_text(encoding="utf-8"), section)
+                target.unlink()                    # a hard link: never write through it into ``build``
+                target.write_text(text, encoding="utf-8")
+            shutil.copyfile(results, tmp / "build" / "reports" / BASELINES_FILE)
+            (tmp / "build").chmod(0o755)
+            os.replace(tmp / "build", final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    current = (home / "dataset").resolve()
+    if current.name.split("+")[0] != base:
+        return final, False
+    _point_at(home, final)
+    _prune(builds, keep={final.name, base})
+    return final, True
 
 
 def _prune(builds: Path, keep: set[str]) -> None:
