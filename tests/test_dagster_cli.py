@@ -71,8 +71,14 @@ def test_dg_check_and_list_defs(home):
     assert listed.returncode == 0, listed.stderr[-3000:]
     defs = json.loads(listed.stdout[listed.stdout.index("{"):])
     assets = {a["asset_key"] for a in defs["assets"]}
-    assert {"mavp", "slot_partition", "fashionai_classifier"} <= assets
-    assert "mavp_full_rebuild" in {j["name"] for j in defs["jobs"]}
+    assert {"mavp", "slot_partition", "fashionai_classifier", "mujo_sf_model", "mujo_sf_benchmark"} <= assets
+    assert {"mavp_full_rebuild", "mavp_benchmark"} <= {j["name"] for j in defs["jobs"]}
+
+
+def test_the_benchmark_as_typed_on_a_home_without_a_dataset_says_what_to_do_first(home):
+    materialize = _shell("dagster asset materialize --select mujo_sf_benchmark", home)
+    assert materialize.returncode != 0
+    assert "materialize mavp first" in materialize.stdout + materialize.stderr
 
 
 def _free_port() -> int:

@@ -1,7 +1,8 @@
 """The embedded default end to end: `*mavp` with every default config on the default sample,
 built once for this module (the slowest test, ~5 minutes on 2 cores). Holds the partition
 (issue 3), the classifier quality floors (issue 4), the dataset contract and label quality
-(issue 5) and the labels' accuracy and reliability (issue 12)."""
+(issue 5), the labels' accuracy and reliability (issue 12), and the MuJo-SF benchmark of the
+built dataset (issue 16, with small models)."""
 
 import json
 
@@ -9,6 +10,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from assets.benchmark import benchmark_assets, benchmark_checks, mujo_sf_benchmark, mujo_sf_model
 from assets.definitions import all_assets
 from assets.distant import distant_checks
 from assets.mavp import mavp_checks
@@ -40,6 +42,7 @@ RELIABILITY_AUROC_FLOOR = 0.85       # measured 0.92 to 1.00 per slot, 0.95 over
 def build(tmp_path_factory):
     home = tmp_path_factory.mktemp("default") / "home"
     result = dg.materialize([*all_assets, *saliency_checks, *distant_checks, *mavp_checks],
+                            selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*benchmark_assets),
                             resources={"mavp_home": MavpHome(home=str(home))})
     assert result.success
     return home, result
@@ -150,3 +153,32 @@ def test_every_product_gets_a_category_and_the_image_decides_the_unnamed(build):
     by = {r["by"]: r for r in quality["categories"]}
     assert by["text"]["accuracy"] >= 0.99 and by["none"]["products"] == 0
     assert by["image"]["products"] >= 20 and by["image"]["accuracy"] >= 0.7, by["image"]
+
+
+# Small encoders and one epoch: the test checks the benchmark's wiring and tables, not its scores.
+SMALL_MUJO_SF = {"epochs": 1, "text_hidden": 32, "text_layers": 1, "image_size": 32, "window_size": 4, "embed_dim": 16,
+                 "depths": [1, 1], "num_heads": [1, 2]}
+
+
+def test_mujo_sf_benchmark_shows_tables_vii_and_viii_and_joins_the_card(build):
+    home, _ = build
+    result = dg.materialize([*all_assets, *benchmark_checks], selection=[mujo_sf_model, mujo_sf_benchmark],
+                            resources={"mavp_home": MavpHome(home=str(home))},
+                            run_config={"ops": {"mujo_sf_model": {"config": SMALL_MUJO_SF},
+                                                "mujo_sf_benchmark": {"config": {"bootstrap_samples": 100}}}})
+    assert result.success
+    meta = result.asset_materializations_for_node("mujo_sf_benchmark")[0].metadata
+    vii = [r.data for r in meta["table_vii"].records]
+    assert [r["method"] for r in vii] == ["Majority value", "BERT (text only)", "Swin (image only)", "MuJo-SF"]
+    assert vii[1]["Test I-D JGA"] == "-" and vii[2]["Test T-D JGA"] == "-" and vii[3]["Test I-D SA"] != "-"
+    viii = {r.data["method"]: r.data for r in meta["table_viii"].records}
+    assert viii["-w/o T-D loss"]["T-D JGA"] == "-" and viii["-w/o I-D loss"]["I-D SA"] == "-"
+    assert viii["-w/o cross attention"]["T-D SA"] != "-"
+    training = {r.data["run"]: r.data for r in meta["training"].records}
+    assert training["MuJo-SF"]["reused"] and training["MuJo-SF"]["epochs"] == 1     # the model asset's run and settings
+    against = {r.data["scored against"] for r in meta["reliability_experiment"].records}
+    assert against == {"dataset labels", "truth"}
+    card = (home / "dataset" / "README.md").read_text(encoding="utf-8")
+    assert "## Baseline results" in card and "Table VII" in card and "Table VIII" in card
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks["baseline_results_on_card"] and "mujo_sf_beats_majority" in checks

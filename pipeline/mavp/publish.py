@@ -184,6 +184,8 @@ def publish_baselines(home: Path, build: Path, section: str, results: Path) -> t
     newer build was published meanwhile)."""
     builds, base = home / "datasets", build.name.split("+")[0]
     final = builds / f"{base}+{content_key('baselines/v1', base, section, file_sha256(results))}"
+    if not build.is_dir():                         # a newer build replaced and pruned it meanwhile
+        return build, False
     if not final.is_dir():
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=builds))
         try:

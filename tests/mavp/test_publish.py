@@ -10,7 +10,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from pipeline.mavp.publish import DatasetBuild, card_features, publish, size_category, split_files
+from pipeline.mavp.publish import (BASELINES_FILE, BASELINES_HEADING, DatasetBuild, card_features, publish,
+                                   publish_baselines, size_category, split_files)
 
 SPLITS = ("train", "validation", "test")
 
@@ -112,3 +113,30 @@ def test_a_rebuild_with_other_rows_loads_as_those_rows_through_the_same_cache(tm
     assert set(load(tmp_path / "dataset", tmp_path / "hf")["train"]["color"]) == {"黑色"}
     publish(make_build(n=8, images=image), tmp_path)
     assert {s: len(d) for s, d in load(tmp_path / "dataset", tmp_path / "hf").items()} == dict.fromkeys(SPLITS, 8)
+
+
+def test_baseline_results_join_the_card_as_a_build_of_their_own(tmp_path, image):
+    build = make_build(images=image)
+    build.reports = {**build.reports, "quality.md": "# Quality\n"}
+    folder, _ = publish(build, tmp_path)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    results = tmp_path / "results.json"
+    results.write_text('{"table_vii": []}\n', encoding="utf-8")
+    shown, linked = publish_baselines(tmp_path, folder, f"{BASELINES_HEADING}\n\nfirst\n", results)
+    assert linked and (tmp_path / "dataset").resolve() == shown != folder
+    assert (folder / "README.md").read_text(encoding="utf-8") == card        # hard links never written through
+    for name in ("README.md", "reports/quality.md"):
+        assert (shown / name).read_text(encoding="utf-8").endswith(f"{BASELINES_HEADING}\n\nfirst\n")
+    assert (shown / "reports" / BASELINES_FILE).read_bytes() == results.read_bytes()
+    assert split_files(shown).keys() == split_files(folder).keys()
+    # a second benchmark replaces the section on the same base build
+    again, _ = publish_baselines(tmp_path, shown, f"{BASELINES_HEADING}\n\nsecond\n", results)
+    text = (again / "README.md").read_text(encoding="utf-8")
+    assert "second" in text and "first" not in text and text.count(BASELINES_HEADING) == 1
+    assert again.name.split("+")[0] == folder.name
+    # the same dataset published again: the plain build, whose card claims no results
+    assert publish(build, tmp_path)[0] == folder == (tmp_path / "dataset").resolve()
+    # results of a build that is no longer current never displace the current one
+    newer, _ = publish(make_build(images=image, color="蓝色"), tmp_path)
+    _, linked = publish_baselines(tmp_path, folder, f"{BASELINES_HEADING}\n\nold\n", results)
+    assert not linked and (tmp_path / "dataset").resolve() == newer
