@@ -13,9 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.distant.config import TimmImageModel
+
 
 @dataclass(frozen=True)
-class MujoSFConfig:
+class MujoSFConfig(TimmImageModel):
+    """The image encoder's fields are :class:`TimmImageModel`'s (first); then eq. 12's λs, the
+    training and the text encoder."""
+
     lambda_text: float = 1.0            # λ1 of eq. 12 (the T-D loss)
     lambda_image: float = 1.0           # λ2 of eq. 12 (the I-D loss)
     epochs: int = 8
@@ -34,19 +39,6 @@ class MujoSFConfig:
     text_layers: int = 2
     text_heads: int = 4
     max_length: int = 64                # description tokens (the sentences are short)
-    # image encoder, as the distant classifiers' finetune kind (pipeline.distant.train.backbone_spec)
-    backbone: str = "swin_tiny_patch4_window7_224"
-    custom_arch: bool = True            # False: the timm name's own architecture, nothing below
-    image_size: int = 48
-    patch_size: int = 4
-    window_size: int = 3
-    embed_dim: int = 32
-    depths: tuple[int, ...] = (1, 1, 2)
-    num_heads: tuple[int, ...] = (2, 4, 8)
-    drop_rate: float = 0.0
-    drop_path_rate: float = 0.1
-    stem: str = "conv"
-    weights: str = ""                   # local state dict of the bare timm backbone ("" = random init)
 
     def __post_init__(self) -> None:
         if self.lambda_text < 0 or self.lambda_image < 0 or not (self.lambda_text or self.lambda_image):

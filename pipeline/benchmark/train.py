@@ -78,7 +78,7 @@ def text_encoder(config: MujoSFConfig, data: SlotData) -> TextEncoder:
 
 def image_encoder(config: MujoSFConfig) -> nn.Module:
     """The timm image encoder (no head), from its local weights when configured."""
-    from pipeline.distant.train import backbone_spec       # the distant classifiers' finetune shape
+    from pipeline.distant.train import backbone_spec
 
     model = backbone_spec(config).create()
     return load_fitting(model, read_state(config.weights), config.weights) if config.weights else model

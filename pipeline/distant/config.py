@@ -19,12 +19,11 @@ KINDS = ("grid_probe", "finetune")
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
-    kind: str = "grid_probe"            # or "finetune" (everything below the probe settings)
-    # grid_probe: heads over the region backbone's grid, mean + pool x pool average-pooled
-    pool: int = 3
-    augment: bool = True                # training images seen as one augmented view (models.augment)
-    # finetune
+class TimmImageModel:
+    """A timm image model trained on pixels: the ``finetune`` classifiers' and MuJo-SF's image
+    encoder (:func:`pipeline.distant.train.backbone_spec` builds it). By default a small Swin
+    reshaped to 48 px; ``custom_arch: false`` takes the timm name's own architecture."""
+
     backbone: str = "swin_tiny_patch4_window7_224"
     custom_arch: bool = True            # False: the timm name's own architecture, nothing below
     image_size: int = 48
@@ -36,8 +35,17 @@ class ClassifierConfig:
     drop_rate: float = 0.0
     drop_path_rate: float = 0.1
     stem: str = "conv"                  # "patch": timm's own; "conv": convolutional patch embedding (see models.attributes)
-    max_shift: int = 0                  # random translation in pixels (training only)
     weights: str = ""                   # local state dict of the bare timm backbone ("" = random init)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(TimmImageModel):
+    kind: str = "grid_probe"            # or "finetune" (everything below the probe settings)
+    # grid_probe: heads over the region backbone's grid, mean + pool x pool average-pooled
+    pool: int = 3
+    augment: bool = True                # training images seen as one augmented view (models.augment)
+    # finetune: the image model's shape is TimmImageModel's (above); and
+    max_shift: int = 0                  # random translation in pixels (training only)
     # both kinds (the defaults suit the probe; the Swin of ``finetune`` took 20 epochs, batch 32, lr 1e-3)
     epochs: int = 40
     batch_size: int = 128

@@ -21,7 +21,7 @@ from models.attributes import (AttributeClassifier, BackboneSpec, TaskHead, buil
 from models.backbones import normalize_pixels
 from models.probe import GridProbe, build_probe
 from models.training import Batches, TrainConfig, fit, is_main_process, resolve_device
-from pipeline.distant.config import ClassifierConfig
+from pipeline.distant.config import ClassifierConfig, TimmImageModel
 from pipeline.distant.data import SourceImages
 from pipeline.distant.selection import value_probabilities
 from pipeline.progress import Progress, training_progress
@@ -49,7 +49,7 @@ class TrainedClassifier:
     temperatures: dict[str, float] = field(default_factory=dict)
 
 
-def backbone_spec(config: ClassifierConfig) -> BackboneSpec:
+def backbone_spec(config: TimmImageModel) -> BackboneSpec:
     kwargs: tuple = ()
     if config.custom_arch:
         kwargs = (("img_size", config.image_size), ("patch_size", config.patch_size),
