@@ -71,9 +71,9 @@ def _region_features(profile: Profile, section: str) -> list[str]:
     return []
 
 
-def _text_encoder(profile: Profile, section: str) -> list[str]:
-    encoder = profile.settings_for(section).encoder
-    key = f"{profile.path}: settings.{section}.encoder"
+def _text_encoder(profile: Profile, section: str, field: str = "encoder") -> list[str]:
+    encoder = getattr(profile.settings_for(section), field)
+    key = f"{profile.path}: settings.{section}.{field}"
     if not encoder:
         return []
     folder = Path(encoder)
@@ -93,7 +93,7 @@ def _text_encoder(profile: Profile, section: str) -> list[str]:
 def _classifier(profile: Profile, section: str) -> list[str]:
     config = profile.settings_for(section)
     key = f"settings.{section}.weights"
-    if config.kind != "finetune" or not config.weights:
+    if getattr(config, "kind", "finetune") != "finetune" or not config.weights:     # MuJo-SF's image encoder has no kind
         return []
     problems = _file(profile, key, config.weights, f"a state dict of timm's {config.backbone}")
     if problems:
@@ -130,4 +130,6 @@ WEIGHT_CHECKS: dict[str, Callable[[Profile, str], list[str]]] = {
     "region_features": _region_features,
     "masked_value_predictor": _text_encoder,
     **{f"{kind}_classifier": _classifier for kind, spec in SOURCES.items() if spec.vision},
+    "mujo_sf_model": lambda profile, section: (_text_encoder(profile, section, "text_encoder")
+                                               + _classifier(profile, section)),
 }

@@ -121,11 +121,14 @@ def test_every_missing_or_mismatched_file_is_named(tmp_path):
     path = write_profile(tmp_path / "mine.yaml", sources={k: str(v) for k, v in folders.items() if k != "crawl"},
                          settings={"crawl_classifier": {**TINY_SWIN, "weights": str(other)},
                                    "masked_value_predictor": {"encoder": str(bert)},
-                                   "region_features": {"kind": "faster_rcnn", "weights": str(tmp_path / "no.pth")}})
+                                   "region_features": {"kind": "faster_rcnn", "weights": str(tmp_path / "no.pth")},
+                                   "mujo_sf_model": {**{k: v for k, v in TINY_SWIN.items() if k != "kind"},
+                                                     "weights": str(other), "text_encoder": str(tmp_path / "none")}})
     folders.pop("crawl")
     problems = check_profile(load_profile(path), {**folders, "crawl": None})
     joined = "\n".join(problems)
-    assert len(problems) == 5, joined
+    assert len(problems) == 7, joined
+    assert "settings.mujo_sf_model.text_encoder" in joined and "settings.mujo_sf_model.weights" in joined
     assert "sources.crawl is not set" in joined
     assert "sources.fashionai" in joined and "Annotations/label.csv" in joined
     assert "settings.crawl_classifier.weights" in joined and "other shape" in joined
