@@ -144,6 +144,7 @@ def mujo_sf_benchmark(context: dg.AssetExecutionContext, config: BenchmarkRunCon
         "reliability_verdict": dg.MetadataValue.json({k: v["verdict"] for k, v in report["reliability_verdict"].items()}),
         "training": table(report["training"]),
         "model_and_baselines_seconds": report["model_and_baselines_seconds"],
+        "reused": dg.MetadataValue.json({name: r["reused"] for name, r in records.items()}),
         "baseline_results": dg.MetadataValue.md(markdown),
         "dataset_build": folder.name,
         "on_card": linked,

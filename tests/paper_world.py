@@ -152,6 +152,10 @@ def paper_profile(root: Path) -> Path:
     for source in ("fashionai", "utzap50k", "crawl"):
         settings[f"{source}_classifier"] = {**settings[f"{source}_classifier"], **swin}
     settings["ifashion_classifier"] = {**settings["ifashion_classifier"], **swin, "tasks": ["color"]}
+    shape = {k: swin[k] for k in ("backbone", "custom_arch", "stem", "image_size", "patch_size", "window_size",
+                                  "embed_dim", "depths", "num_heads", "weights")}
+    settings["mujo_sf_model"].update(shape, text_encoder=settings["masked_value_predictor"]["encoder"], epochs=1,
+                                     batch_size=16)
     profile = {"name": "paper", "sources": {k: str(v) for k, v in sources.items()}, "weights": {},
                "settings": settings}
     path = root / "paper.yaml"

@@ -75,12 +75,6 @@ def test_dg_check_and_list_defs(home):
     assert {"mavp_full_rebuild", "mavp_benchmark"} <= {j["name"] for j in defs["jobs"]}
 
 
-def test_the_benchmark_as_typed_on_a_home_without_a_dataset_says_what_to_do_first(home):
-    materialize = _shell("dagster asset materialize --select mujo_sf_benchmark", home)
-    assert materialize.returncode != 0
-    assert "materialize mavp first" in materialize.stdout + materialize.stderr
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

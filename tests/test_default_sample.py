@@ -156,8 +156,8 @@ def test_every_product_gets_a_category_and_the_image_decides_the_unnamed(build):
 
 
 # Small encoders and one epoch: the test checks the benchmark's wiring and tables, not its scores.
-SMALL_MUJO_SF = {"epochs": 1, "text_hidden": 32, "text_layers": 1, "image_size": 32, "window_size": 4, "embed_dim": 16,
-                 "depths": [1, 1], "num_heads": [1, 2]}
+SMALL_MUJO_SF = {"epochs": 1, "text_hidden": 16, "text_layers": 1, "text_heads": 2, "image_size": 16, "window_size": 2,
+                 "embed_dim": 8, "depths": [1, 1], "num_heads": [1, 2]}
 
 
 def test_mujo_sf_benchmark_shows_tables_vii_and_viii_and_joins_the_card(build):
@@ -175,7 +175,7 @@ def test_mujo_sf_benchmark_shows_tables_vii_and_viii_and_joins_the_card(build):
     assert viii["-w/o T-D loss"]["T-D JGA"] == "-" and viii["-w/o I-D loss"]["I-D SA"] == "-"
     assert viii["-w/o cross attention"]["T-D SA"] != "-"
     training = {r.data["run"]: r.data for r in meta["training"].records}
-    assert training["MuJo-SF"]["reused"] and training["MuJo-SF"]["epochs"] == 1     # the model asset's run and settings
+    assert meta["reused"].data["mujo_sf"] and training["MuJo-SF"]["epochs"] == 1    # the model asset's run and settings
     against = {r.data["scored against"] for r in meta["reliability_experiment"].records}
     assert against == {"dataset labels", "truth"}
     card = (home / "dataset" / "README.md").read_text(encoding="utf-8")

@@ -21,11 +21,11 @@ from tests.paper_world import DETECTOR, paper_profile
 REPO = Path(__file__).resolve().parents[1]
 
 
-def materialize(profile: Path, home: Path) -> subprocess.CompletedProcess:
+def materialize(profile: Path, home: Path, select: str = "*mavp") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env.update(MAVP_PROFILE=str(profile), MAVP_HOME=str(home))
     dagster = Path(sys.executable).with_name("dagster")
-    return subprocess.run([str(dagster), "asset", "materialize", "--select", "*mavp", "-m", "assets.definitions"],
+    return subprocess.run([str(dagster), "asset", "materialize", "--select", select, "-m", "assets.definitions"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -61,6 +61,18 @@ def test_paper_profile_builds_mavp_from_real_formats(world, tmp_path):
     real = {line.split("\t")[1] for f in (world.parent / "data" / "mepave").glob("jdai.jave.*")
             for line in f.read_text(encoding="utf-8").splitlines() if line.strip()}
     assert len(rows) > 0 and set(rows["sid"]) <= real
+    # the benchmark on it, as typed: MuJo-SF on the saved BERT (WordPiece, [SLOT_j] added) and the Swin state dict
+    benchmark = materialize(world, home, "mujo_sf_benchmark")
+    assert benchmark.returncode == 0, benchmark.stdout[-4000:] + benchmark.stderr[-4000:]
+    results = json.loads((home / "dataset" / "reports" / "baseline_results.json").read_text(encoding="utf-8"))
+    assert [r["method"] for r in results["table_vii"]][-1] == "MuJo-SF" and len(results["table_viii"]) == 4
+    assert not (home / "benchmark" / "mujo_sf_model.json").exists()     # the benchmark alone: the profile's settings
+    runs = {p.parent.parent.name for p in (home / "models" / "mujo_sf").glob("*/*/record.json")}
+    assert runs == {"mujo_sf", "text_only", "image_only", "without_cross_attention", "without_td_loss",
+                    "without_id_loss", "image_only_reliable"}
+    record = json.loads(next((home / "models" / "mujo_sf" / "mujo_sf").glob("*/record.json")).read_text())
+    assert record["config"]["text_encoder"] == settings["mujo_sf_model"]["text_encoder"]
+    assert record["config"]["weights"] == settings["mujo_sf_model"]["weights"]
 
 
 def test_a_wrong_weights_file_stops_the_build_before_training(world, tmp_path):
