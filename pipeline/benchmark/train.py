@@ -157,7 +157,7 @@ def validation_score(model: nn.Module, instances: Instances, variant: Variant) -
 
 
 def run_key(variant: Variant, config: MujoSFConfig, data: SlotData, min_reliability: float) -> str:
-    return content_key("mujo_sf/v1", asdict(variant), asdict(config), data.key,
+    return content_key("mujo_sf/v2", asdict(variant), asdict(config), data.key,
                        min_reliability if variant.reliable_only else None)
 
 

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from models.attributes import BackboneSpec
 from models.mujo_sf import (CrossModalAttention, ImageSlotClassifier, MuJoSF, SlotSet, TextSlotClassifier,
-                            add_slot_tokens, joint_loss, l2_logits, slot_attention, slot_losses, slot_token)
+                            add_slot_tokens, joint_loss, l2_logits, slot_attention, slot_losses, slot_token,
+                            standardized)
 from models.text import SmallBertConfig, build_char_encoder
 
 TEXT = SlotSet(("material", "style"), (("棉", "真丝", "none"), ("休闲", "复古", "简约", "none")), ("材质", "风格"))
@@ -163,3 +164,14 @@ def test_baselines_fill_their_own_slots_only():
     assert [o.shape for o in text(batch)["text"]] == [(3, 3), (3, 4)] and text(batch)["image"] == []
     assert [o.shape for o in image(batch)["image"]] == [(3, 3), (3, 4)] and image(batch)["text"] == []
     assert np.isfinite(float(joint_loss(text(batch), batch, 1.0, 1.0).detach()))
+
+
+def test_eq7_candidates_of_a_random_init_bert_fixed_are_told_apart():
+    model = _model()
+    raw = torch.randn(1, 16) + 1e-3 * torch.randn(7, 16)          # nearly collapsed, as a random BERT's [CLS]
+    fixed = standardized(raw)
+    assert torch.allclose(fixed.mean(0), torch.zeros(16), atol=1e-3)
+    assert torch.allclose(fixed.std(0, unbiased=False), torch.ones(16), atol=1e-3)
+    assert torch.cdist(fixed, fixed)[~torch.eye(7, dtype=torch.bool)].min() > 1.0
+    # the model's value vectors are BERT_fixed's, standardized: unit spread per dimension
+    assert torch.allclose(model.values.std(0, unbiased=False), torch.ones(16), atol=1e-4)
