@@ -22,6 +22,7 @@ from assets.resources import MavpHome
 from assets.saliency import CPU_HEAVY
 from pipeline.benchmark.config import BenchmarkConfig, MujoSFConfig
 from pipeline.home import HomeLayout
+from pipeline.mavp.build import json_safe
 from pipeline.io import write_json, write_parquet, write_text
 from pipeline.profiles import active_profile
 
@@ -129,7 +130,7 @@ def mujo_sf_benchmark(context: dg.AssetExecutionContext, config: BenchmarkRunCon
         context.log.info(f"{name}: {'reused' if records[name]['reused'] else 'trained'} ({records[name]['seconds']} s)")
     report = benchmark_report(data, records, mavp_home.sample_truth(), bench)
     markdown = baseline_markdown(report, _encoders(settings))
-    results = {k: (v.to_dict("records") if isinstance(v, pd.DataFrame) else v) for k, v in report.items()}
+    results = json_safe({k: (v.to_dict("records") if isinstance(v, pd.DataFrame) else v) for k, v in report.items()})
     write_json(results, layout.benchmark(BENCHMARK_RECORD))
     write_text(markdown, layout.benchmark(BENCHMARK_MD))
     folder, linked = publish_baselines(layout.root, build, markdown, layout.benchmark(BENCHMARK_RECORD))
@@ -162,7 +163,8 @@ def mujo_sf_beats_majority(mavp_home: MavpHome) -> dg.AssetCheckResult:
     scores = _benchmark(mavp_home)["scores"]
     rows = [{"slots": kind, "MuJo-SF SA": scores["mujo_sf"]["test"][kind]["sa"],
              "majority SA": scores["majority"]["test"][kind]["sa"]} for kind in ("text", "image")]
-    failing = [r["slots"] for r in rows if not r["MuJo-SF SA"] > r["majority SA"]]
+    failing = [r["slots"] for r in rows                  # None: no instance of the type was scored
+               if r["MuJo-SF SA"] is None or r["majority SA"] is None or not r["MuJo-SF SA"] > r["majority SA"]]
     return dg.AssetCheckResult(passed=not failing, severity=dg.AssetCheckSeverity.WARN,
                                description=f"not above the majority: {failing}" if failing else "above on both",
                                metadata={"test_sa": table(pd.DataFrame(rows))})

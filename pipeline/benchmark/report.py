@@ -125,8 +125,11 @@ def slot_table(data: SlotData, predictions: Mapping) -> pd.DataFrame:
         frame["Majority value"] = slot_accuracy(predictions["majority"][kind][rows], target, names)["accuracy"]
         parts.append(frame.assign(type=TYPES[kind]))
     out = pd.concat(parts, ignore_index=True)
-    return out[["slot", "type", "instances", "MuJo-SF", "BERT (text only)", "Swin (image only)", "Majority value"]] \
-        if len(out) else out
+    if not len(out):
+        return out
+    scores = ["MuJo-SF", "BERT (text only)", "Swin (image only)", "Majority value"]
+    out[scores] = out[scores].apply(pd.to_numeric).round(4)
+    return out[["slot", "type", "instances", *scores]]
 
 
 def reliability_experiment(data: SlotData, predictions: Mapping, records: Mapping, truth: pd.DataFrame | None,
