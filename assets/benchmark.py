@@ -51,16 +51,21 @@ def _slot_data(layout: HomeLayout, image_size: int):
 
 
 def _score_rows(data, record: dict) -> pd.DataFrame:
-    from pipeline.benchmark.metrics import summary
+    """JGA and SA per split and slot type (the benchmark adds their intervals)."""
+    import numpy as np
+
+    from pipeline.benchmark.metrics import instance_scores
     from pipeline.benchmark.train import load_predictions
 
     predicted, rows = load_predictions(record), []
     for split in ("validation", "test"):
         r = data.rows(split)
         for kind, targets in (("text", data.text_targets), ("image", data.image_targets)):
-            got = summary(predicted[kind][r], targets[r], 200, 0.95, 0)
-            rows.append({"split": split, "slots": "T-D" if kind == "text" else "I-D", "instances": got["instances"],
-                         "JGA": got["jga"], "SA": got["sa"]})
+            jga, sa = instance_scores(predicted[kind][r], targets[r])
+            counted = int((~np.isnan(jga)).sum())
+            rows.append({"split": split, "slots": "T-D" if kind == "text" else "I-D", "instances": counted,
+                         "JGA": float(np.nanmean(jga)) if counted else None,
+                         "SA": float(np.nanmean(sa)) if counted else None})
     return pd.DataFrame(rows)
 
 
@@ -96,8 +101,7 @@ def model_settings(layout: HomeLayout) -> MujoSFConfig:
     """The settings of the last ``mujo_sf_model`` run, or the profile's when it has not run."""
     path = layout.benchmark(MODEL_RECORD)
     if path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))["config"]
-        return MujoSFConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+        return to_settings(MujoSFRunConfig(**json.loads(path.read_text(encoding="utf-8"))["config"]), MujoSFConfig)
     return active_profile().settings_for("mujo_sf_model")
 
 

@@ -12,6 +12,7 @@ needed. Loading applies the EXIF orientation and takes an animated image's first
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import threading
@@ -211,6 +212,24 @@ def load_rgb(path: str | os.PathLike, formats: tuple[str, ...] = IMAGE_FORMATS) 
     check, img = _open_checked(Path(path), formats)
     if img is None:
         raise ImageRejected(check)
+    return _upright_rgb(img)
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    """An image's bytes (e.g. embedded in a dataset row) as :func:`load_rgb` reads a file:
+    upright RGB uint8; ValueError or OSError when they are not a usable image."""
+    try:
+        with _OPEN_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, SyntaxError) as exc:
+        raise ValueError(str(exc)) from None
+    return _upright_rgb(img)
+
+
+def _upright_rgb(img: Image.Image) -> np.ndarray:
+    """The first frame, EXIF orientation applied, as RGB uint8; closes ``img``."""
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)

@@ -91,9 +91,14 @@ def _text_encoder(profile: Profile, section: str, field: str = "encoder") -> lis
 
 
 def _classifier(profile: Profile, section: str) -> list[str]:
+    return _image_model(profile, section) if profile.settings_for(section).kind == "finetune" else []
+
+
+def _image_model(profile: Profile, section: str) -> list[str]:
+    """The weights of a :class:`TimmImageModel` setting (a finetune classifier, MuJo-SF's image encoder)."""
     config = profile.settings_for(section)
     key = f"settings.{section}.weights"
-    if getattr(config, "kind", "finetune") != "finetune" or not config.weights:     # MuJo-SF's image encoder has no kind
+    if not config.weights:
         return []
     problems = _file(profile, key, config.weights, f"a state dict of timm's {config.backbone}")
     if problems:
@@ -131,5 +136,5 @@ WEIGHT_CHECKS: dict[str, Callable[[Profile, str], list[str]]] = {
     "masked_value_predictor": _text_encoder,
     **{f"{kind}_classifier": _classifier for kind, spec in SOURCES.items() if spec.vision},
     "mujo_sf_model": lambda profile, section: (_text_encoder(profile, section, "text_encoder")
-                                               + _classifier(profile, section)),
+                                               + _image_model(profile, section)),
 }

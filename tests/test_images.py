@@ -120,3 +120,24 @@ def test_load_rgb(tmp_path):
             load_rgb(path)
         assert info.value.check.reason == reason
         assert reason in str(info.value)
+
+
+def test_bytes_decode_as_the_file_loads_upright_and_bad_bytes_raise(tmp_path):
+    from io import BytesIO
+
+    from PIL import Image as PILImage
+
+    from pipeline.images import decode_rgb, load_rgb
+
+    pixels = np.zeros((20, 32, 3), np.uint8)
+    pixels[:, :16] = 255                                    # left half white
+    exif = PILImage.Exif()
+    exif[0x0112] = 6                                        # stored sideways: rotate 90° to view
+    buf = BytesIO()
+    PILImage.fromarray(pixels).save(buf, "PNG", exif=exif)
+    path = tmp_path / "sideways.png"
+    path.write_bytes(buf.getvalue())
+    decoded = decode_rgb(buf.getvalue())
+    assert decoded.shape == (32, 20, 3) and np.array_equal(decoded, load_rgb(path))
+    with pytest.raises((ValueError, OSError)):
+        decode_rgb(b"\x89PNG not an image")

@@ -14,7 +14,6 @@ image (the dataset's products with no usable image) keeps a blank one: its image
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from PIL import Image
 
 from models.backbones import resize_square
 from models.mujo_sf import NONE, SlotSet
-from pipeline.images import to_rgb
+from pipeline.images import decode_rgb
 from pipeline.io import content_key, finish_npy, new_npy, write_json
 from pipeline.benchmark.metrics import IGNORE
 from pipeline.mavp.publish import IMAGE_COLUMN, split_files
@@ -91,12 +89,6 @@ def _targets(frame: pd.DataFrame, slots: SlotSet, kind: str, categories: dict, r
     return out
 
 
-def _decode(data: bytes, size: int) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as img:
-        img.load()
-        return resize_square(np.asarray(to_rgb(img)), size)
-
-
 def _product_images(files: dict[str, Path]):
     """(split, cid, image bytes) of each product's first row with an image, a batch of rows at a
     time (the bytes of every row are never all held)."""
@@ -125,9 +117,9 @@ def _pixels(files: dict[str, Path], cids: list[str], size: int, cache: Path, key
         pixels = new_npy(path, (len(row_of) + 1, size, size, 3), np.uint8)
         for split, cid, data in _product_images(files):
             try:
-                pixels[row_of[cid]] = _decode(data, size)
+                pixels[row_of[cid]] = resize_square(decode_rgb(data), size)
                 status["with_image"].append(cid)
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            except (OSError, ValueError) as exc:
                 status["unreadable"][cid] = [split, str(exc)[:200] or type(exc).__name__]
         write_json(status, listed)
         pixels = finish_npy(pixels)
@@ -156,7 +148,7 @@ def load_slot_data(dataset: Path, image_size: int, cache: Path) -> SlotData:
         rejects.add(frame["split"].iat[i], frame["sid"].iat[i], Reason.NO_CATEGORY, f"{frame['category'].iat[i]!r}")
     text_targets = _targets(frame, text_slots, "text_slots", categories, rejects, bad)
     image_targets = _targets(frame, image_slots, "image_slots", categories, rejects, bad)
-    key = content_key("mujo_sf/data/v1", sorted(p.name for p in files.values()), image_size)
+    key = content_key("mujo_sf/data/v2", sorted(p.name for p in files.values()), image_size)
     pixels, row_of, unreadable = _pixels(files, frame["cid"].tolist(), image_size, cache, key, rejects)
     bad |= frame["cid"].isin(unreadable).to_numpy()
     pixel_row = frame["cid"].map(row_of).to_numpy(np.int64)

@@ -18,6 +18,7 @@ from pipeline.benchmark.config import BenchmarkConfig
 from pipeline.benchmark.data import SlotData, true_image_targets
 from pipeline.benchmark.metrics import IGNORE, compare, slot_accuracy, summary
 from pipeline.benchmark.train import VARIANTS, load_predictions
+from pipeline.reporting import markdown_table
 
 SPLIT_NAMES = {"validation": "Dev", "test": "Test"}
 TYPES = {"text": "T-D", "image": "I-D"}
@@ -183,8 +184,7 @@ def benchmark_report(data: SlotData, records: Mapping[str, dict], truth: pd.Data
 
 
 def _md_table(frame: pd.DataFrame) -> str:
-    head = "| " + " | ".join(map(str, frame.columns)) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    return head + "\n".join("| " + " | ".join(_md_value(v) for v in row) + " |" for row in frame.itertuples(index=False))
+    return markdown_table(frame.map(_md_value), max_rows=len(frame), max_chars=200)
 
 
 def _md_value(value: object) -> str:

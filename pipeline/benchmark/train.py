@@ -21,7 +21,7 @@ from torch import nn
 from models.backbones import load_fitting, read_state
 from models.mujo_sf import ImageSlotClassifier, MuJoSF, TextSlotClassifier, add_slot_tokens, joint_loss
 from models.text import SmallBertConfig, TextEncoder, build_char_encoder, load_text_encoder
-from models.training import Batches, TrainConfig, atomic_save, fit, resolve_device
+from models.training import LAST_CHECKPOINT, Batches, TrainConfig, atomic_save, fit, resolve_device
 from pipeline.benchmark.config import MujoSFConfig
 from pipeline.benchmark.data import SlotData
 from pipeline.benchmark.metrics import IGNORE, instance_scores
@@ -194,7 +194,7 @@ def train_variant(variant: Variant, config: MujoSFConfig, data: SlotData, models
     atomic_save({"state_dict": model.state_dict(), "variant": asdict(variant), "config": asdict(config)},
                 folder / MODEL_FILE)
     encoder.tokenizer.save_pretrained(folder / "tokenizer")
-    (folder / "last.pt").unlink(missing_ok=True)            # the epoch checkpoint: model.pt is the result
+    (folder / LAST_CHECKPOINT).unlink(missing_ok=True)      # the epoch checkpoint: model.pt is the result
     record = {"variant": variant.name, "label": variant.label, "dir": str(folder), "config": asdict(config),
               "min_reliability": min_reliability if variant.reliable_only else None,
               "train_instances": int(len(train_rows)),
